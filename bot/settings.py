@@ -1,0 +1,114 @@
+"""One typed settings object, read from ``TSUNAGU_*`` env vars and validated at start."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PLACEHOLDERS = {"", "changeme", "change-me", "xxx", "secret", "your-secret", "todo", "dummy"}
+
+
+class SettingsError(Exception):
+    """Settings that cannot work; the message says exactly what to set."""
+
+
+class Settings(BaseSettings):
+    """Everything tsunagu reads from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="TSUNAGU_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    embedder: str = "e5-small"
+
+    # channels (a channel without credentials is off)
+    line_channel_secret: str | None = None
+    line_channel_access_token: str | None = None
+    line_api_base_url: str = "https://api.line.me"
+    telegram_bot_token: str | None = None
+    telegram_webhook_secret: str | None = None
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+
+    # office hours, local time
+    timezone: str = "Asia/Tokyo"
+    office_open: str = "08:30"
+    office_close: str = "17:15"
+    office_days: str = Field(default="mon,tue,wed,thu,fri")
+    reply_within_minutes: int = 30
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except Exception as exc:  # zoneinfo raises several kinds
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @field_validator("office_open", "office_close")
+    @classmethod
+    def _hm(cls, value: str) -> str:
+        dt.datetime.strptime(value, "%H:%M")
+        return value
+
+    @model_validator(mode="after")
+    def _secrets(self) -> Settings:
+        problems = []
+        for name in (
+            "line_channel_secret",
+            "line_channel_access_token",
+            "telegram_bot_token",
+            "telegram_webhook_secret",
+        ):
+            value = getattr(self, name)
+            if value is not None and value.strip().lower() in _PLACEHOLDERS:
+                problems.append(f"TSUNAGU_{name.upper()} is a placeholder; set the real value or unset it")
+        line = (self.line_channel_secret, self.line_channel_access_token)
+        if any(v for v in line) and not all(v for v in line):
+            missing = "TSUNAGU_LINE_CHANNEL_SECRET" if not line[0] else "TSUNAGU_LINE_CHANNEL_ACCESS_TOKEN"
+            problems.append(f"LINE needs both credentials: {missing} is missing")
+        tg = (self.telegram_bot_token, self.telegram_webhook_secret)
+        if any(v for v in tg) and not all(v for v in tg):
+            missing = "TSUNAGU_TELEGRAM_BOT_TOKEN" if not tg[0] else "TSUNAGU_TELEGRAM_WEBHOOK_SECRET"
+            problems.append(f"Telegram needs both the token and the webhook secret: {missing} is missing")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "tsunagu.db"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def line_enabled(self) -> bool:
+        return bool(self.line_channel_secret and self.line_channel_access_token)
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return bool(self.telegram_bot_token and self.telegram_webhook_secret)
+
+
+def load_settings() -> Settings:
+    """Read and validate the settings, turning pydantic's error into plain words."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            name = f"TSUNAGU_{where.upper()}" if where else "settings"
+            lines.append(f"{name}: {err['msg']}")
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from exc

@@ -1,0 +1,268 @@
+"""The knowledge store: organizations, services, hours and example concerns.
+
+The store owns the knowledge tables; nobody else writes them. Every write
+bumps ``kb_meta.version`` so readers (the triage index) can tell the KB moved.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlite_utils
+
+from .errors import NotFound
+from .migrations import migrate
+from .models import WEEKDAYS, Organization, OrganizationFile, Schedule, Service
+
+
+@dataclass(frozen=True)
+class Concern:
+    """One example concern as the index sees it."""
+
+    id: int
+    service_id: str
+    text: str
+
+
+@dataclass
+class ApplyReport:
+    """What an apply changed, by id."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class KnowledgeStore:
+    """Read and write the knowledge base on one sqlite-utils database."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+        migrate(db)
+
+    # -- reading ---------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        """A counter bumped by every change to the KB."""
+        row = self.db.execute("SELECT value FROM kb_meta WHERE key = 'version'").fetchone()
+        return int(row[0])
+
+    def organization(self, org_id: str) -> Organization:
+        row = self.db.execute("SELECT * FROM organizations WHERE id = ?", [org_id]).fetchone()
+        if row is None:
+            raise NotFound(f"organization {org_id!r} does not exist")
+        cols = [d[0] for d in self.db.execute("SELECT * FROM organizations LIMIT 0").description]
+        data = dict(zip(cols, row, strict=True))
+        data.pop("updated_at")
+        return Organization.model_validate(data)
+
+    def organizations(self) -> list[Organization]:
+        rows = self.db.query("SELECT * FROM organizations ORDER BY id")
+        out = []
+        for row in rows:
+            row.pop("updated_at")
+            out.append(Organization.model_validate(row))
+        return out
+
+    def service(self, service_id: str) -> Service:
+        rows = list(self.db.query("SELECT * FROM services WHERE id = ?", [service_id]))
+        if not rows:
+            raise NotFound(f"service {service_id!r} does not exist")
+        return self._hydrate([rows[0]])[0]
+
+    def services(
+        self, *, category: str | None = None, include_retired: bool = False
+    ) -> list[Service]:
+        """Services, optionally of one category; retired ones only when asked."""
+        where = [] if include_retired else ["status != 'retired'"]
+        params: list[Any] = []
+        if category:
+            where.append("EXISTS (SELECT 1 FROM json_each(services.categories) WHERE value = ?)")
+            params.append(category)
+        sql = "SELECT * FROM services"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id"
+        return self._hydrate(list(self.db.query(sql, params)))
+
+    def services_by_id(self, ids: Iterable[str]) -> dict[str, Service]:
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        marks = ",".join("?" for _ in wanted)
+        rows = list(self.db.query(f"SELECT * FROM services WHERE id IN ({marks})", wanted))
+        return {s.id: s for s in self._hydrate(rows)}
+
+    def concerns(self) -> list[Concern]:
+        """Example concerns of every active service: what the index matches."""
+        return [
+            Concern(r["id"], r["service_id"], r["text"])
+            for r in self.db.query(
+                """
+                SELECT c.id, c.service_id, c.text FROM example_concerns c
+                JOIN services s ON s.id = c.service_id
+                WHERE s.status = 'active' ORDER BY c.id
+                """
+            )
+        ]
+
+    def content_hash(self) -> str:
+        """Hash of the active example concerns (id and text): the index's KB tag."""
+        h = hashlib.sha256()
+        for c in self.concerns():
+            h.update(f"{c.id}\t{c.service_id}\t{c.text}\n".encode())
+        return h.hexdigest()[:16]
+
+    def _hydrate(self, rows: list[dict[str, Any]]) -> list[Service]:
+        if not rows:
+            return []
+        ids = [r["id"] for r in rows]
+        marks = ",".join("?" for _ in ids)
+        schedules: dict[str, dict[tuple[str, str], list[str]]] = {}
+        for s in self.db.query(
+            f"SELECT * FROM schedules WHERE service_id IN ({marks}) ORDER BY id", ids
+        ):
+            by_time = schedules.setdefault(s["service_id"], {})
+            by_time.setdefault((s["opens"], s["closes"]), []).append(WEEKDAYS[s["weekday"]])
+        concerns: dict[str, list[str]] = {}
+        for c in self.db.query(
+            f"SELECT service_id, text FROM example_concerns WHERE service_id IN ({marks})"
+            " ORDER BY id",
+            ids,
+        ):
+            concerns.setdefault(c["service_id"], []).append(c["text"])
+        out = []
+        for r in rows:
+            data = dict(r)
+            for key in ("categories", "crisis_types", "languages"):
+                data[key] = json.loads(data[key])
+            data["open_on_holidays"] = bool(data["open_on_holidays"])
+            data.pop("content_hash")
+            data.pop("updated_at")
+            data["schedule"] = [
+                Schedule(days=days, opens=o, closes=c)  # type: ignore[arg-type]
+                for (o, c), days in schedules.get(r["id"], {}).items()
+            ]
+            data["example_concerns"] = concerns.get(r["id"], [])
+            out.append(Service.model_validate(data))
+        return out
+
+    # -- writing ---------------------------------------------------------
+
+    def _bump(self) -> None:
+        self.db.execute("UPDATE kb_meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'")
+
+    def upsert_organization(self, org: Organization) -> bool:
+        """Insert or update an organization; True when something changed."""
+        existing = list(self.db.query("SELECT * FROM organizations WHERE id = ?", [org.id]))
+        row = {**org.model_dump(), "updated_at": _now()}
+        if existing:
+            old = dict(existing[0])
+            old.pop("updated_at")
+            if old == org.model_dump():
+                return False
+        with self.db.atomic():
+            self.db["organizations"].upsert(row, pk="id")
+            self._bump()
+        return True
+
+    def upsert_service(self, service: Service) -> str:
+        """Insert or update a service; returns 'added', 'changed' or 'unchanged'.
+
+        Example concerns whose text did not change keep their ids, so the
+        index re-embeds only what is new.
+        """
+        if not service.organization_id:
+            raise ValueError("service has no organization_id")
+        self.organization(service.organization_id)  # raises NotFound
+        digest = service.content_hash()
+        existing = self.db.execute(
+            "SELECT content_hash FROM services WHERE id = ?", [service.id]
+        ).fetchone()
+        if existing and existing[0] == digest:
+            return "unchanged"
+        data = service.model_dump(mode="json", exclude={"schedule", "example_concerns"})
+        for key in ("categories", "crisis_types", "languages"):
+            data[key] = json.dumps(data[key], ensure_ascii=False)
+        data["open_on_holidays"] = int(service.open_on_holidays)
+        data["content_hash"] = digest
+        data["updated_at"] = _now()
+        with self.db.atomic():
+            self.db["services"].upsert(data, pk="id")
+            self.db.execute("DELETE FROM schedules WHERE service_id = ?", [service.id])
+            for s in service.schedule:
+                for day in s.days:
+                    self.db.execute(
+                        "INSERT INTO schedules (service_id, weekday, opens, closes)"
+                        " VALUES (?, ?, ?, ?)",
+                        [service.id, WEEKDAYS.index(day), s.opens, s.closes],
+                    )
+            old = {
+                r["text"]: r["id"]
+                for r in self.db.query(
+                    "SELECT id, text FROM example_concerns WHERE service_id = ?", [service.id]
+                )
+            }
+            keep = set(service.example_concerns)
+            for text, cid in old.items():
+                if text not in keep:
+                    self.db.execute("DELETE FROM example_concerns WHERE id = ?", [cid])
+            for text in service.example_concerns:
+                if text not in old:
+                    self.db.execute(
+                        "INSERT INTO example_concerns (service_id, text) VALUES (?, ?)",
+                        [service.id, text],
+                    )
+            self._bump()
+        return "changed" if existing else "added"
+
+    def set_status(self, service_id: str, status: str) -> None:
+        """Retire or reactivate a service (its concerns leave or join the index)."""
+        if status not in ("active", "inactive", "retired"):
+            raise ValueError(f"unknown status {status!r}")
+        service = self.service(service_id)
+        self.upsert_service(service.model_copy(update={"status": status}))
+
+    def apply(self, files: Iterable[OrganizationFile], *, retire_missing: bool = False) -> ApplyReport:
+        """Write many organizations and services in one transaction."""
+        report = ApplyReport()
+        files = list(files)
+        seen: set[str] = set()
+        with self.db.atomic():
+            for f in files:
+                self.upsert_organization(f.organization)
+                for s in f.services:
+                    s = s.model_copy(update={"organization_id": f.organization.id})
+                    seen.add(s.id)
+                    outcome = self.upsert_service(s)
+                    getattr(report, outcome).append(s.id)
+            if retire_missing:
+                for s in self.services():
+                    if s.id not in seen:
+                        self.set_status(s.id, "retired")
+                        report.retired.append(s.id)
+        return report
+
+    def export(self) -> Iterator[OrganizationFile]:
+        """Every organization with its services, as the YAML files carry them."""
+        services = self.services(include_retired=True)
+        for org in self.organizations():
+            yield OrganizationFile(
+                organization=org,
+                services=[
+                    s.model_copy(update={"organization_id": ""})
+                    for s in services
+                    if s.organization_id == org.id
+                ],
+            )
