@@ -4,7 +4,7 @@ from .categories import CATEGORIES, CATEGORIES_EN, CRISIS_TYPES, Category, Crisi
 from .db import open_database
 from .errors import KnowledgeError, LoadError, LoadProblem, NotFound
 from .files import export_path, load_path, read_files, sample_path
-from .models import Organization, OrganizationFile, Schedule, Service
+from .models import ExampleConcern, Organization, OrganizationFile, Schedule, Service
 from .store import ApplyReport, Concern, KnowledgeStore
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "Category",
     "Concern",
     "CrisisType",
+    "ExampleConcern",
     "KnowledgeError",
     "KnowledgeStore",
     "LoadError",

@@ -69,9 +69,10 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db.execute(
         """
         CREATE TABLE example_concerns (
-            id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
             service_id TEXT NOT NULL REFERENCES services(id) ON DELETE CASCADE,
-            text TEXT NOT NULL
+            text TEXT NOT NULL,
+            category TEXT
         )
         """
     )

@@ -60,6 +60,28 @@ class Schedule(BaseModel):
         return self
 
 
+class ExampleConcern(BaseModel):
+    """A short phrasing of a trouble the service handles, optionally tagged.
+
+    ``category`` says which of a multi-category service's fields this
+    concern is about, so one service's concerns don't vote for all its
+    fields at once; ``None`` means the service's first category.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=500)
+    category: str | None = None
+
+    @field_validator("text")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("空の相談例があります")
+        return value
+
+
 class Organization(BaseModel):
     """An agency, NPO, office or national line operator."""
 
@@ -100,9 +122,17 @@ class Service(BaseModel):
     hours_note: str = ""
     open_on_holidays: bool = False
     schedule: list[Schedule] = Field(default_factory=list)
-    example_concerns: list[str] = Field(default_factory=list)
+    example_concerns: list[ExampleConcern] = Field(default_factory=list)
 
     _id = field_validator("id")(_check_id)
+
+    @field_validator("example_concerns", mode="before")
+    @classmethod
+    def _concern_strings(cls, value: object) -> object:
+        """Accept plain strings in YAML: ``- 家賃が払えない``."""
+        if isinstance(value, list):
+            return [{"text": v} if isinstance(v, str) else v for v in value]
+        return value
 
     @field_validator("categories")
     @classmethod
@@ -120,21 +150,26 @@ class Service(BaseModel):
             raise ValueError(f"不明な危機種別: {', '.join(unknown)}")
         return list(dict.fromkeys(value))
 
-    @field_validator("example_concerns")
-    @classmethod
-    def _concerns(cls, value: list[str]) -> list[str]:
-        cleaned = [v.strip() for v in value]
-        if any(not v for v in cleaned):
-            raise ValueError("空の相談例があります")
-        if any(len(v) > 500 for v in cleaned):
-            raise ValueError("相談例は500文字以内にしてください")
-        return list(dict.fromkeys(cleaned))
-
     @model_validator(mode="after")
     def _ages(self) -> Service:
         if self.min_age is not None and self.max_age is not None and self.min_age > self.max_age:
             raise ValueError("min_age が max_age より大きくなっています")
+        seen: set[str] = set()
+        unique = []
+        for c in self.example_concerns:
+            if c.category is not None and c.category not in self.categories:
+                raise ValueError(
+                    f"相談例「{c.text[:20]}」のカテゴリ {c.category} がサービスのカテゴリにありません"
+                )
+            if c.text not in seen:
+                seen.add(c.text)
+                unique.append(c)
+        self.example_concerns = unique
         return self
+
+    def concern_category(self, concern: ExampleConcern) -> str:
+        """The field a concern is about (its tag, else the service's first)."""
+        return concern.category or self.categories[0]
 
     def content_hash(self) -> str:
         """A stable hash of everything but bookkeeping, to spot real changes."""

@@ -17,7 +17,7 @@ import sqlite_utils
 
 from .errors import NotFound
 from .migrations import migrate
-from .models import WEEKDAYS, Organization, OrganizationFile, Schedule, Service
+from .models import WEEKDAYS, ExampleConcern, Organization, OrganizationFile, Schedule, Service
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Concern:
     id: int
     service_id: str
     text: str
+    category: str
 
 
 @dataclass
@@ -107,10 +108,14 @@ class KnowledgeStore:
     def concerns(self) -> list[Concern]:
         """Example concerns of every active service: what the index matches."""
         return [
-            Concern(r["id"], r["service_id"], r["text"])
+            Concern(
+                r["id"], r["service_id"], r["text"],
+                r["category"] or json.loads(r["categories"])[0],
+            )
             for r in self.db.query(
                 """
-                SELECT c.id, c.service_id, c.text FROM example_concerns c
+                SELECT c.id, c.service_id, c.text, c.category, s.categories
+                FROM example_concerns c
                 JOIN services s ON s.id = c.service_id
                 WHERE s.status = 'active' ORDER BY c.id
                 """
@@ -121,7 +126,7 @@ class KnowledgeStore:
         """Hash of the active example concerns (id and text): the index's KB tag."""
         h = hashlib.sha256()
         for c in self.concerns():
-            h.update(f"{c.id}\t{c.service_id}\t{c.text}\n".encode())
+            h.update(f"{c.id}\t{c.service_id}\t{c.category}\t{c.text}\n".encode())
         return h.hexdigest()[:16]
 
     def _hydrate(self, rows: list[dict[str, Any]]) -> list[Service]:
@@ -135,13 +140,15 @@ class KnowledgeStore:
         ):
             by_time = schedules.setdefault(s["service_id"], {})
             by_time.setdefault((s["opens"], s["closes"]), []).append(WEEKDAYS[s["weekday"]])
-        concerns: dict[str, list[str]] = {}
+        concerns: dict[str, list[ExampleConcern]] = {}
         for c in self.db.query(
-            f"SELECT service_id, text FROM example_concerns WHERE service_id IN ({marks})"
-            " ORDER BY id",
+            "SELECT service_id, text, category FROM example_concerns"
+            f" WHERE service_id IN ({marks}) ORDER BY id",
             ids,
         ):
-            concerns.setdefault(c["service_id"], []).append(c["text"])
+            concerns.setdefault(c["service_id"], []).append(
+                ExampleConcern(text=c["text"], category=c["category"])
+            )
         out = []
         for r in rows:
             data = dict(r)
@@ -209,20 +216,21 @@ class KnowledgeStore:
                         [service.id, WEEKDAYS.index(day), s.opens, s.closes],
                     )
             old = {
-                r["text"]: r["id"]
+                (r["text"], r["category"]): r["id"]
                 for r in self.db.query(
-                    "SELECT id, text FROM example_concerns WHERE service_id = ?", [service.id]
+                    "SELECT id, text, category FROM example_concerns WHERE service_id = ?",
+                    [service.id],
                 )
             }
-            keep = set(service.example_concerns)
-            for text, cid in old.items():
-                if text not in keep:
+            keep = {(c.text, c.category) for c in service.example_concerns}
+            for key, cid in old.items():
+                if key not in keep:
                     self.db.execute("DELETE FROM example_concerns WHERE id = ?", [cid])
-            for text in service.example_concerns:
-                if text not in old:
+            for c in service.example_concerns:
+                if (c.text, c.category) not in old:
                     self.db.execute(
-                        "INSERT INTO example_concerns (service_id, text) VALUES (?, ?)",
-                        [service.id, text],
+                        "INSERT INTO example_concerns (service_id, text, category) VALUES (?, ?, ?)",
+                        [service.id, c.text, c.category],
                     )
             self._bump()
         return "changed" if existing else "added"

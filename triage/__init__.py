@@ -1,0 +1,32 @@
+"""Triage: every need, any crisis and the fitting services in one message."""
+
+from .assessment import Assessment, CategoryFinding, CrisisFinding, Evidence, ServiceMatch
+from .embedder import E5SmallEmbedder, Embedder, SentenceTransformerEmbedder, make_embedder
+from .engine import Triage, Tuning, open_triage
+from .errors import EmbedderUnavailable, TriageError
+from .index import ExemplarIndex, SyncReport
+from .language import LANGUAGE_NAMES, detect_language
+from .normalise import normalise, split_sentences
+
+__all__ = [
+    "LANGUAGE_NAMES",
+    "Assessment",
+    "CategoryFinding",
+    "CrisisFinding",
+    "E5SmallEmbedder",
+    "EmbedderUnavailable",
+    "Embedder",
+    "Evidence",
+    "ExemplarIndex",
+    "SentenceTransformerEmbedder",
+    "ServiceMatch",
+    "SyncReport",
+    "Triage",
+    "TriageError",
+    "Tuning",
+    "detect_language",
+    "make_embedder",
+    "normalise",
+    "open_triage",
+    "split_sentences",
+]

@@ -1,0 +1,325 @@
+"""The triage engine: one message in, every need, any crisis and the fitting services out.
+
+normalise → crisis check → embed the message and each sentence (one batch)
+→ kNN over example concerns → per-category scores with the sentences that
+support them, fused with the lexicon → multi-label decision → services with
+a reason each. The conversation engine, the eval and the admin "Try it" box
+all call this same ``assess``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from knowledge import CATEGORIES, KnowledgeStore, Service
+
+from .assessment import Assessment, CategoryFinding, CrisisFinding, Evidence, ServiceMatch
+from .crisis import CRISIS_EXEMPLARS, detect_crisis
+from .embedder import Embedder, make_embedder
+from .index import ExemplarIndex, SyncReport
+from .language import detect_language
+from .lexicon import LexiconHit, lexicon_hits, lexicon_scores
+from .normalise import normalise, split_sentences
+
+log = logging.getLogger(__name__)
+
+# which field takes a crisis of each type first (eval rules 3 and 4)
+CRISIS_CATEGORY = {"suicide": "health", "medical": "health", "child_abuse": "child_family"}
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """The knobs of the fusion and the multi-label decision, tuned on the dev set."""
+
+    k: int = 40  # neighbours per query
+    temperature: float = 0.02  # softmax-like sharpening of cosine similarities
+    whole_weight: float = 0.5  # whole message vs best sentence
+    lexicon_weight: float = 0.6
+    select_abs: float = 0.85  # a secondary field needs at least this fused score
+    select_rel: float = 0.55  # ... and this share of the top field's score
+    max_categories: int = 3
+    vague_sim: float = 0.83  # below this best similarity and no lexicon word: vague
+    services_per_category: int = 2
+    max_services: int = 5
+
+
+class Triage:
+    """Holds the embedder, the index and a cache of the KB; ``assess`` is thread-safe."""
+
+    def __init__(
+        self,
+        store: KnowledgeStore,
+        embedder: Embedder,
+        index_dir: Path | None,
+        *,
+        tuning: Tuning | None = None,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.tuning = tuning or Tuning()
+        self.index = ExemplarIndex(embedder, index_dir)
+        self._lock = threading.RLock()
+        self._kb_version = -1
+        self._concern_service: dict[int, str] = {}
+        self._concern_category: dict[int, str] = {}
+        self._concern_text: dict[int, str] = {}
+        self._services: dict[str, Service] = {}
+        self._org_names: dict[str, str] = {}
+        types = list(CRISIS_EXEMPLARS)
+        texts = [t for ct in types for t in CRISIS_EXEMPLARS[ct]]
+        owners = [ct for ct in types for _ in CRISIS_EXEMPLARS[ct]]
+        self._crisis_vectors = embedder.embed_passages(texts)
+        self._crisis_owner = np.array(owners)
+        self.last_sync: SyncReport | None = None
+        self.refresh()
+
+    # -- keeping up with the KB -----------------------------------------
+
+    def refresh(self) -> SyncReport | None:
+        """Re-read the KB if it changed; re-embed only changed concerns."""
+        with self._lock:
+            version = self.store.version
+            if version == self._kb_version:
+                return None
+            concerns = self.store.concerns()
+            report = self.index.sync(concerns, self.store.content_hash())
+            self._concern_service = {c.id: c.service_id for c in concerns}
+            self._concern_category = {c.id: c.category for c in concerns}
+            self._concern_text = {c.id: c.text for c in concerns}
+            self._services = {s.id: s for s in self.store.services()}
+            self._org_names = {o.id: o.name for o in self.store.organizations()}
+            self._kb_version = version
+            self.last_sync = report
+            return report
+
+    # -- the assessment --------------------------------------------------
+
+    def assess(self, text: str) -> Assessment:
+        """Everything triage can say about one message."""
+        self.refresh()
+        t = self.tuning
+        norm = normalise(text)
+        language = detect_language(norm)
+        if not norm:
+            return Assessment(text="", language="other", vague=True, kb_version=self._kb_version)
+        sentences = split_sentences(norm) or [norm]
+        queries = [norm] + [s for s in sentences if s != norm]
+        vectors = self.embedder.embed_queries(queries)
+
+        # crisis first: lexicon and rules, escalated by the embedding signal
+        crisis_sims = vectors @ self._crisis_vectors.T
+        emb_crisis = {
+            ct: float(crisis_sims[:, self._crisis_owner == ct].max()) for ct in CRISIS_EXEMPLARS
+        }
+        crisis = detect_crisis(sentences, emb_crisis)
+
+        with self._lock:
+            sims, ids = self.index.search(vectors, t.k)
+            concern_category = self._concern_category
+            concern_service = self._concern_service
+            concern_text = self._concern_text
+
+        # per query, best similarity per category and the concern behind it
+        n_q = len(queries)
+        best: list[dict[str, tuple[float, int]]] = [{} for _ in range(n_q)]
+        for qi in range(n_q):
+            for sim, cid in zip(sims[qi], ids[qi], strict=True):
+                if cid < 0:
+                    continue
+                cat = concern_category.get(int(cid))
+                if cat is None:
+                    continue
+                if cat not in best[qi] or sim > best[qi][cat][0]:
+                    best[qi][cat] = (float(sim), int(cid))
+        top_sim = max((v[0] for b in best for v in b.values()), default=0.0)
+
+        def relative(qi: int) -> dict[str, float]:
+            if not best[qi]:
+                return {}
+            peak = max(v[0] for v in best[qi].values())
+            return {c: math.exp((v[0] - peak) / t.temperature) for c, v in best[qi].items()}
+
+        whole = relative(0)
+        sentence_best: dict[str, tuple[float, int]] = {}
+        for qi in range(1, n_q):
+            rel = relative(qi)
+            for c, r in rel.items():
+                if c not in sentence_best or r > sentence_best[c][0]:
+                    sentence_best[c] = (r, qi)
+        hits = lexicon_hits(sentences)
+        lex = lexicon_scores(hits)
+
+        fused: dict[str, float] = {}
+        for c in CATEGORIES:
+            w = whole.get(c, 0.0)
+            s = sentence_best[c][0] if c in sentence_best else w
+            fused[c] = t.whole_weight * w + (1 - t.whole_weight) * s + t.lexicon_weight * lex.get(c, 0.0)
+
+        # rules the labelling follows (eval README 3, 4, 6)
+        if crisis.type in CRISIS_CATEGORY:
+            c = CRISIS_CATEGORY[crisis.type]
+            fused[c] = max(fused[c], max(fused.values()) + 0.01)
+        if language not in ("ja", "other") and "foreign_resident" in fused:
+            fused["foreign_resident"] = max(fused["foreign_resident"], t.select_abs + 0.01)
+
+        ranked = sorted(fused.items(), key=lambda kv: kv[1], reverse=True)
+        vague = top_sim < t.vague_sim and not hits and crisis.type is None
+        selected = [ranked[0][0]]
+        if not vague:
+            top = ranked[0][1]
+            for c, score in ranked[1:]:
+                if len(selected) >= t.max_categories:
+                    break
+                if score >= t.select_abs and score >= t.select_rel * top:
+                    selected.append(c)
+        if language not in ("ja", "other") and "foreign_resident" not in selected:
+            selected.append("foreign_resident")
+
+        findings = [
+            CategoryFinding(
+                code=c,
+                label=CATEGORIES[c],
+                score=round(fused[c], 4),
+                evidence=self._evidence(c, queries, best, hits),
+            )
+            for c in selected
+        ]
+        services = self._services_for(selected, best, queries, crisis.type)
+        crisis_finding = None
+        if crisis.type is not None:
+            fired = [h for h in crisis.hits if h.type == crisis.type]
+            crisis_finding = CrisisFinding(
+                type=crisis.type,
+                phrases=list(dict.fromkeys(h.phrase for h in fired)),
+                sentences=list(dict.fromkeys(h.sentence for h in fired)),
+            )
+        return Assessment(
+            text=norm,
+            language=language,
+            categories=findings,
+            ranked=[(c, round(s, 4)) for c, s in ranked],
+            crisis=crisis_finding,
+            risk_concern=crisis.risk_concern,
+            complex=len(selected) >= 2,
+            vague=vague,
+            services=services,
+            kb_version=self._kb_version,
+        )
+
+    def _evidence(
+        self,
+        category: str,
+        queries: Sequence[str],
+        best: list[dict[str, tuple[float, int]]],
+        hits: Sequence[LexiconHit],
+    ) -> list[Evidence]:
+        out: list[Evidence] = []
+        for h in hits:
+            if h.category == category:
+                out.append(Evidence(sentence=h.sentence, score=h.weight, matched=h.matched, source="lexicon"))
+        scored = [
+            (b[category][0], qi, b[category][1]) for qi, b in enumerate(best) if category in b and qi > 0
+        ]
+        scored.sort(reverse=True)
+        for sim, qi, cid in scored[:2]:
+            out.append(
+                Evidence(
+                    sentence=queries[qi],
+                    score=round(sim, 4),
+                    matched=self._concern_text.get(cid, ""),
+                    source="embedding",
+                )
+            )
+        seen: set[str] = set()
+        unique = []
+        for e in out:
+            if e.sentence not in seen:
+                seen.add(e.sentence)
+                unique.append(e)
+        return unique[:3]
+
+    def _services_for(
+        self,
+        selected: Sequence[str],
+        best: list[dict[str, tuple[float, int]]],
+        queries: Sequence[str],
+        crisis_type: str | None,
+    ) -> list[ServiceMatch]:
+        t = self.tuning
+        picks: list[ServiceMatch] = []
+        taken: set[str] = set()
+        if crisis_type is not None:
+            for s in self._services.values():
+                if crisis_type in s.crisis_types and s.status == "active":
+                    picks.append(self._match(s, 1.0, f"{CRISIS_LABEL[crisis_type]}のときの窓口です。"))
+                    taken.add(s.id)
+            picks = picks[:3]
+        for cat in selected:
+            scored: dict[str, tuple[float, int, int]] = {}
+            for qi, b in enumerate(best):
+                for c, (sim, cid) in b.items():
+                    sid = self._concern_service.get(cid)
+                    if c != cat or sid is None or sid in taken:
+                        continue
+                    service = self._services.get(sid)
+                    if service is None or service.status != "active" or service.kind == "hotline":
+                        continue
+                    if sid not in scored or sim > scored[sid][0]:
+                        scored[sid] = (sim, cid, qi)
+            if len(scored) < t.services_per_category:
+                for s in self._services.values():
+                    if cat in s.categories and s.id not in scored and s.id not in taken and s.kind != "hotline" and s.status == "active":
+                        scored[s.id] = (0.0, -1, 0)
+            ranked = sorted(scored.items(), key=lambda kv: kv[1][0], reverse=True)
+            for sid, (sim, cid, qi) in ranked[: t.services_per_category]:
+                service = self._services[sid]
+                label = CATEGORIES[cat]
+                if cid >= 0:
+                    reason = (
+                        f"「{_clip(queries[qi])}」という{label}の相談は、"
+                        f"「{_clip(self._concern_text.get(cid, ''))}」のような相談を受けている窓口が合います。"
+                    )
+                else:
+                    reason = f"{label}の相談を受けている窓口です。"
+                picks.append(self._match(service, sim, reason))
+                taken.add(sid)
+        return picks[: t.max_services + (3 if crisis_type else 0)]
+
+    def _match(self, service: Service, score: float, reason: str) -> ServiceMatch:
+        return ServiceMatch(
+            service_id=service.id,
+            name=service.name,
+            organization=self._org_names.get(service.organization_id, ""),
+            categories=service.categories,
+            score=round(score, 4),
+            reason=reason,
+            phone=service.phone,
+            hours=service.hours_text(),
+            url=service.url,
+        )
+
+
+CRISIS_LABEL = {"suicide": "命の危険", "violence": "暴力の危険", "child_abuse": "子どもの虐待", "medical": "急病"}
+
+
+def _clip(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def open_triage(
+    store: KnowledgeStore,
+    embedder: str | Embedder = "e5-small",
+    index_dir: Path | None = None,
+    *,
+    tuning: Tuning | None = None,
+) -> Triage:
+    """Build a ready engine: embedder loaded, index synced with the KB."""
+    emb = make_embedder(embedder) if isinstance(embedder, str) else embedder
+    return Triage(store, emb, index_dir, tuning=tuning)

@@ -1,0 +1,55 @@
+"""Text normalisation and sentence splitting before anything else looks at it."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+MAX_CHARS = 4000
+MAX_SENTENCES = 32
+
+# control characters except tab/newline; NUL and friends never reach the model
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SPACES = re.compile(r"[ \t\u3000]+")
+_BREAK = re.compile(r"(?<=[。！？!?…])|\n+|(?<=[.])\s+(?=[A-Z0-9\"'(])")
+
+
+def normalise(text: str) -> str:
+    """NFKC, no control characters, one space between words; emoji kept intact.
+
+    NFKC folds full-width ASCII and half-width kana, so lexicon patterns and
+    the embedder see one spelling. Lone surrogates (broken emoji) are dropped.
+    """
+    text = text.encode("utf-8", "ignore").decode("utf-8") if _has_surrogate(text) else text
+    text = unicodedata.normalize("NFKC", text)
+    text = _CONTROL.sub("", text)
+    lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\r", "\n").split("\n")]
+    text = "\n".join(line for line in lines if line)
+    return text[:MAX_CHARS]
+
+
+def _has_surrogate(text: str) -> bool:
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+_CLAUSE = re.compile(r"(?<=[、,])")
+
+
+def split_sentences(text: str, *, max_sentences: int = MAX_SENTENCES) -> list[str]:
+    """Split a normalised message into sentences; long ones also into halves.
+
+    Residents often pack two troubles into one long sentence joined by 、,
+    so a sentence over 60 characters is also offered as two clause groups.
+    """
+    parts = [p.strip() for p in _BREAK.split(text)]
+    sentences = [p for p in parts if p and any(ch.isalnum() for ch in p)]
+    out: list[str] = []
+    for s in sentences:
+        out.append(s)
+        if len(s) > 60:
+            clauses = [c for c in _CLAUSE.split(s) if c.strip()]
+            if len(clauses) >= 2:
+                mid = len(clauses) // 2
+                out.append("".join(clauses[:mid]).strip())
+                out.append("".join(clauses[mid:]).strip())
+    return out[:max_sentences]
