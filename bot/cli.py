@@ -21,6 +21,9 @@ app = typer.Typer(
     help="tsunagu (つなぐ): the chat front door of the 重層的支援体制整備事業.",
     no_args_is_help=True,
     add_completion=False,
+    # a traceback with locals could print what a resident wrote
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
 )
 kb_app = typer.Typer(help="Load and export the knowledge base.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")

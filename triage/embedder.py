@@ -96,7 +96,10 @@ class SentenceTransformerEmbedder:
         else:
             self._prefix = ("", "")
         self._name = name
-        dim = self._model.get_sentence_embedding_dimension()
+        getter = getattr(self._model, "get_embedding_dimension", None) or getattr(
+            self._model, "get_sentence_embedding_dimension"
+        )
+        dim = getter()
         self._dim = int(dim) if dim else int(self._encode(["x"]).shape[1])
 
     @property

@@ -96,7 +96,7 @@ class ExemplarIndex:
             return
         index_path, manifest_path = paths
         index_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp_index = index_path.with_suffix(".tmp")
+        tmp_index = index_path.with_name(index_path.name + ".tmp")
         faiss.write_index(self._index, str(tmp_index))
         manifest = {
             "embedder": self.embedder.id,
@@ -105,7 +105,7 @@ class ExemplarIndex:
             "count": len(self),
             "concerns": {str(k): v for k, v in sorted(self._hashes.items())},
         }
-        tmp_manifest = manifest_path.with_suffix(".tmp")
+        tmp_manifest = manifest_path.with_name(manifest_path.name + ".tmp")
         tmp_manifest.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp_index, index_path)
         os.replace(tmp_manifest, manifest_path)
