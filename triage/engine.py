@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +34,25 @@ log = logging.getLogger(__name__)
 CRISIS_CATEGORY = {"suicide": "health", "medical": "health", "child_abuse": "child_family"}
 
 
+# Openers that name no trouble: a message closer to these than to any
+# concern gets a warm open question instead of a guess.
+GENERIC_MESSAGES = [
+    "相談したいことがあります",
+    "ちょっと聞いてもらえますか",
+    "話を聞いてほしいです",
+    "どこに相談したらいいのかわかりません",
+    "困っていることがあります",
+    "こんにちは",
+    "はじめまして、よろしくお願いします",
+    "誰かに相談したくて連絡しました",
+    "こういうことを相談してもいいのかわからないのですが",
+    "うまく言えないんですけど",
+    "Hello, I have a question",
+    "I need some advice",
+    "Can I talk to someone?",
+]
+
+
 @dataclass(frozen=True)
 class Tuning:
     """The knobs of the fusion and the multi-label decision, tuned on the dev set."""
@@ -45,7 +64,10 @@ class Tuning:
     select_abs: float = 0.85  # a secondary field needs at least this fused score
     select_rel: float = 0.55  # ... and this share of the top field's score
     max_categories: int = 3
+    support_lex: float = 0.6  # a lexicon word this strong supports its field on its own
+    support_sim: float = 0.8  # a sentence must match something this well to support a field
     vague_sim: float = 0.83  # below this best similarity and no lexicon word: vague
+    vague_margin: float = 0.0  # ... or when a generic opener fits about as well as any concern
     services_per_category: int = 2
     max_services: int = 5
 
@@ -77,6 +99,7 @@ class Triage:
         owners = [ct for ct in types for _ in CRISIS_EXEMPLARS[ct]]
         self._crisis_vectors = embedder.embed_passages(texts)
         self._crisis_owner = np.array(owners)
+        self._generic_vectors = embedder.embed_passages(GENERIC_MESSAGES)
         self.last_sync: SyncReport | None = None
         self.refresh()
 
@@ -107,9 +130,9 @@ class Triage:
         t = self.tuning
         norm = normalise(text)
         language = detect_language(norm)
-        if not norm:
-            return Assessment(text="", language="other", vague=True, kb_version=self._kb_version)
-        sentences = split_sentences(norm) or [norm]
+        sentences = split_sentences(norm)
+        if not sentences:  # nothing but spaces, emoji or punctuation
+            return Assessment(text=norm, language=language, vague=True, kb_version=self._kb_version)
         queries = [norm] + [s for s in sentences if s != norm]
         vectors = self.embedder.embed_queries(queries)
 
@@ -166,18 +189,21 @@ class Triage:
         if crisis.type in CRISIS_CATEGORY:
             c = CRISIS_CATEGORY[crisis.type]
             fused[c] = max(fused[c], max(fused.values()) + 0.01)
-        if language not in ("ja", "other") and "foreign_resident" in fused:
-            fused["foreign_resident"] = max(fused["foreign_resident"], t.select_abs + 0.01)
-
         ranked = sorted(fused.items(), key=lambda kv: kv[1], reverse=True)
-        vague = top_sim < t.vague_sim and not hits and crisis.type is None
+        generic_sim = float((vectors @ self._generic_vectors.T).max())
+        vague = (
+            not hits
+            and crisis.type is None
+            and (top_sim < t.vague_sim or generic_sim >= top_sim - t.vague_margin)
+        )
+        supported = self._supported(queries, relative, hits, best)
         selected = [ranked[0][0]]
         if not vague:
             top = ranked[0][1]
             for c, score in ranked[1:]:
                 if len(selected) >= t.max_categories:
                     break
-                if score >= t.select_abs and score >= t.select_rel * top:
+                if score >= t.select_abs and score >= t.select_rel * top and c in supported:
                     selected.append(c)
         if language not in ("ja", "other") and "foreign_resident" not in selected:
             selected.append("foreign_resident")
@@ -212,6 +238,32 @@ class Triage:
             services=services,
             kb_version=self._kb_version,
         )
+
+    def _supported(
+        self,
+        queries: Sequence[str],
+        relative: Callable[[int], dict[str, float]],
+        hits: Sequence[LexiconHit],
+        best: list[dict[str, tuple[float, int]]],
+    ) -> set[str]:
+        """Fields that some sentence is mainly about, or that a strong word names.
+
+        A second field needs its own sentence: a background fact mentioned in
+        passing (a past hospital stay) is not a need.
+        """
+        t = self.tuning
+        supported = {h.category for h in hits if h.weight >= t.support_lex}
+        for qi in range(len(queries)):
+            rel = relative(qi)
+            if not rel:
+                continue
+            peak = max(v[0] for v in best[qi].values())
+            if qi > 0 and peak < t.support_sim:
+                continue
+            lex = lexicon_scores([h for h in hits if h.sentence == queries[qi]])
+            scored = {c: rel.get(c, 0.0) + t.lexicon_weight * lex.get(c, 0.0) for c in rel.keys() | lex.keys()}
+            supported.add(max(scored, key=lambda c: scored[c]))
+        return supported
 
     def _evidence(
         self,

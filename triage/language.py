@@ -49,6 +49,7 @@ _STOPWORDS: dict[str, frozenset[str]] = {
         "saya tidak yang dan di ini itu ada dengan untuk anak kerja bisa tolong "
         "sudah belum karena".split()
     ),
+    "vi": frozenset("tôi không có và của là được cho với em anh chị tiền việc nhà con".split()),
     # romanised Nepali
     "ne": frozenset(
         "ma malai mero cha chha chhaina chaina ho hoina garna ra ko lai pani kaam "
