@@ -179,3 +179,67 @@ def main() -> None:
     """Console-script entry point."""
     app()
 
+
+@app.command("telegram-poll")
+def telegram_poll(
+    delete_webhook: Annotated[
+        bool, typer.Option("--delete-webhook", help="remove a webhook set for this bot first")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="long-poll seconds per getUpdates")] = 25.0,
+) -> None:
+    """Try Telegram without a public URL: poll getUpdates, answer through the same intake."""
+    import asyncio
+
+    from .app import create_app
+    from .telegram import PollingError, run_polling
+
+    setup_logging()
+    settings = _settings()
+    if not settings.telegram_enabled:
+        _fail("Telegram is off: set TSUNAGU_TELEGRAM_BOT_TOKEN and TSUNAGU_TELEGRAM_WEBHOOK_SECRET")
+    try:
+        fastapi_app = create_app(settings)
+    except TriageError as exc:
+        _fail(str(exc))
+    typer.echo(f"polling {settings.telegram_api_base_url} for Telegram updates (Ctrl-C to stop)")
+    try:
+        accepted = asyncio.run(
+            run_polling(fastapi_app, poll_timeout=timeout, delete_webhook=delete_webhook)
+        )
+    except PollingError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        typer.echo("stopped")
+        return
+    typer.echo(f"stopped after {accepted} updates")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+) -> None:
+    """Run the front door: LINE/Telegram webhooks, the web chat and /healthz, in one process."""
+    import uvicorn
+
+    from .app import channel_status, create_app
+
+    setup_logging()
+    settings = _settings()
+    try:
+        fastapi_app = create_app(settings)
+    except TriageError as exc:
+        _fail(str(exc))
+    except LoadError as exc:
+        problems = "\n  ".join(str(p) for p in exc.problems)
+        _fail(f"the sample knowledge base did not load:\n  {problems}")
+    channels = fastapi_app.state.front_door.channels or channel_status(settings)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    base = f"http://{shown}:{port}"
+    typer.echo(f"web chat:          {base}/chat")
+    typer.echo(f"health:            {base}/healthz")
+    for name, path in (("line", "/webhooks/line"), ("telegram", "/webhooks/telegram")):
+        state = "on" if channels.get(name) else "off (no credentials)"
+        typer.echo(f"{name + ' webhook:':<18} {base}{path}  [{state}]")
+    # no access log: our own log lines say what happened, by id, never by content
+    uvicorn.run(fastapi_app, host=host, port=port, log_level="info", access_log=False)

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     office_days: str = Field(default="mon,tue,wed,thu,fri")
     reply_within_minutes: int = 30
 
+    # outbox delivery: exponential backoff between attempts, then give up
+    outbox_backoff_seconds: float = Field(default=2.0, gt=0)
+    outbox_backoff_max_seconds: float = Field(default=300.0, gt=0)
+    outbox_max_attempts: int = Field(default=10, ge=1)
+
     @field_validator("timezone")
     @classmethod
     def _tz(cls, value: str) -> str:

@@ -10,13 +10,13 @@ all call this same ``assess``.
 from __future__ import annotations
 
 import logging
-import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from knowledge import CATEGORIES, KnowledgeStore, Service
 
@@ -27,6 +27,7 @@ from .index import ExemplarIndex, SyncReport
 from .language import detect_language
 from .lexicon import LexiconHit, lexicon_hits, lexicon_scores
 from .normalise import normalise, split_sentences
+from .probe import CategoryProbe
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +59,14 @@ class Tuning:
     """The knobs of the fusion and the multi-label decision, tuned on the dev set."""
 
     k: int = 40  # neighbours per query
-    temperature: float = 0.02  # softmax-like sharpening of cosine similarities
     whole_weight: float = 0.5  # whole message vs best sentence
-    lexicon_weight: float = 0.6
-    select_abs: float = 0.85  # a secondary field needs at least this fused score
-    select_rel: float = 0.55  # ... and this share of the top field's score
+    lexicon_weight: float = 0.3
+    select_abs: float = 0.3  # a secondary field needs at least this fused score
+    select_rel: float = 0.0  # ... and this share of the top field's score
     max_categories: int = 3
     support_lex: float = 0.6  # a lexicon word this strong supports its field on its own
-    support_sim: float = 0.8  # a sentence must match something this well to support a field
+    support_prob: float = 0.3  # a sentence this sure of its field supports it
+    probe_l2: float = 0.1
     vague_sim: float = 0.83  # below this best similarity and no lexicon word: vague
     vague_margin: float = 0.0  # ... or when a generic opener fits about as well as any concern
     services_per_category: int = 2
@@ -99,7 +100,8 @@ class Triage:
         owners = [ct for ct in types for _ in CRISIS_EXEMPLARS[ct]]
         self._crisis_vectors = embedder.embed_passages(texts)
         self._crisis_owner = np.array(owners)
-        self._generic_vectors = embedder.embed_passages(GENERIC_MESSAGES)
+        self._generic_vectors = embedder.embed_queries(GENERIC_MESSAGES)
+        self._probe = CategoryProbe(list(CATEGORIES), l2=self.tuning.probe_l2)
         self.last_sync: SyncReport | None = None
         self.refresh()
 
@@ -116,6 +118,9 @@ class Triage:
             self._concern_service = {c.id: c.service_id for c in concerns}
             self._concern_category = {c.id: c.category for c in concerns}
             self._concern_text = {c.id: c.text for c in concerns}
+            vectors, ids = self.index.vectors()
+            probe = CategoryProbe(list(CATEGORIES), l2=self.tuning.probe_l2)
+            self._probe = probe.fit(vectors, [self._concern_category.get(int(i), "") for i in ids])
             self._services = {s.id: s for s in self.store.services()}
             self._org_names = {o.id: o.name for o in self.store.organizations()}
             self._kb_version = version
@@ -147,65 +152,55 @@ class Triage:
             sims, ids = self.index.search(vectors, t.k)
             concern_category = self._concern_category
             concern_service = self._concern_service
-            concern_text = self._concern_text
+            probe = self._probe
 
         # per query, best similarity per category and the concern behind it
         n_q = len(queries)
         best: list[dict[str, tuple[float, int]]] = [{} for _ in range(n_q)]
         for qi in range(n_q):
             for sim, cid in zip(sims[qi], ids[qi], strict=True):
-                if cid < 0:
-                    continue
-                cat = concern_category.get(int(cid))
-                if cat is None:
-                    continue
-                if cat not in best[qi] or sim > best[qi][cat][0]:
+                cat = concern_category.get(int(cid)) if cid >= 0 else None
+                if cat is not None and (cat not in best[qi] or sim > best[qi][cat][0]):
                     best[qi][cat] = (float(sim), int(cid))
         top_sim = max((v[0] for b in best for v in b.values()), default=0.0)
 
-        def relative(qi: int) -> dict[str, float]:
-            if not best[qi]:
-                return {}
-            peak = max(v[0] for v in best[qi].values())
-            return {c: math.exp((v[0] - peak) / t.temperature) for c, v in best[qi].items()}
-
-        whole = relative(0)
-        sentence_best: dict[str, tuple[float, int]] = {}
-        for qi in range(1, n_q):
-            rel = relative(qi)
-            for c, r in rel.items():
-                if c not in sentence_best or r > sentence_best[c][0]:
-                    sentence_best[c] = (r, qi)
+        # the probe reads which field each query is about; words add to it
+        codes = list(CATEGORIES)
+        probs = probe.predict(vectors)
+        whole = probs[0]
+        sentence_max = probs[1:].max(axis=0) if n_q > 1 else whole
         hits = lexicon_hits(sentences)
         lex = lexicon_scores(hits)
-
-        fused: dict[str, float] = {}
-        for c in CATEGORIES:
-            w = whole.get(c, 0.0)
-            s = sentence_best[c][0] if c in sentence_best else w
-            fused[c] = t.whole_weight * w + (1 - t.whole_weight) * s + t.lexicon_weight * lex.get(c, 0.0)
+        lex_vec = np.array([lex.get(c, 0.0) for c in codes])
+        scores = t.whole_weight * whole + (1 - t.whole_weight) * sentence_max + t.lexicon_weight * lex_vec
+        fused = {c: float(scores[i]) for i, c in enumerate(codes)}
 
         # rules the labelling follows (eval README 3, 4, 6)
         if crisis.type in CRISIS_CATEGORY:
             c = CRISIS_CATEGORY[crisis.type]
             fused[c] = max(fused[c], max(fused.values()) + 0.01)
+        foreign = language not in ("ja", "other")
+        if foreign and lex.get("foreign_resident", 0.0) < 1.0:
+            # a foreign resident's real need leads unless the obstacle is status or language
+            others = max(v for c, v in fused.items() if c != "foreign_resident")
+            fused["foreign_resident"] = min(fused["foreign_resident"], others - 0.001)
         ranked = sorted(fused.items(), key=lambda kv: kv[1], reverse=True)
+
         generic_sim = float((vectors @ self._generic_vectors.T).max())
         vague = (
             not hits
             and crisis.type is None
             and (top_sim < t.vague_sim or generic_sim >= top_sim - t.vague_margin)
         )
-        supported = self._supported(queries, relative, hits, best)
+        supported = self._supported(queries, probs, hits, codes)
         selected = [ranked[0][0]]
         if not vague:
-            top = ranked[0][1]
             for c, score in ranked[1:]:
                 if len(selected) >= t.max_categories:
                     break
-                if score >= t.select_abs and score >= t.select_rel * top and c in supported:
+                if score >= t.select_abs and score >= t.select_rel * ranked[0][1] and c in supported:
                     selected.append(c)
-        if language not in ("ja", "other") and "foreign_resident" not in selected:
+        if foreign and "foreign_resident" not in selected:
             selected.append("foreign_resident")
 
         findings = [
@@ -213,7 +208,7 @@ class Triage:
                 code=c,
                 label=CATEGORIES[c],
                 score=round(fused[c], 4),
-                evidence=self._evidence(c, queries, best, hits),
+                evidence=self._evidence(c, queries, best, hits, probs),
             )
             for c in selected
         ]
@@ -242,9 +237,9 @@ class Triage:
     def _supported(
         self,
         queries: Sequence[str],
-        relative: Callable[[int], dict[str, float]],
+        probs: npt.NDArray[np.float64],
         hits: Sequence[LexiconHit],
-        best: list[dict[str, tuple[float, int]]],
+        codes: Sequence[str],
     ) -> set[str]:
         """Fields that some sentence is mainly about, or that a strong word names.
 
@@ -253,16 +248,12 @@ class Triage:
         """
         t = self.tuning
         supported = {h.category for h in hits if h.weight >= t.support_lex}
-        for qi in range(len(queries)):
-            rel = relative(qi)
-            if not rel:
-                continue
-            peak = max(v[0] for v in best[qi].values())
-            if qi > 0 and peak < t.support_sim:
-                continue
-            lex = lexicon_scores([h for h in hits if h.sentence == queries[qi]])
-            scored = {c: rel.get(c, 0.0) + t.lexicon_weight * lex.get(c, 0.0) for c in rel.keys() | lex.keys()}
-            supported.add(max(scored, key=lambda c: scored[c]))
+        for qi, query in enumerate(queries):
+            lex = lexicon_scores([h for h in hits if h.sentence == query])
+            row = probs[qi] + t.lexicon_weight * np.array([lex.get(c, 0.0) for c in codes])
+            top = int(row.argmax())
+            if probs[qi][top] >= t.support_prob or lex.get(codes[top], 0.0) > 0:
+                supported.add(codes[top])
         return supported
 
     def _evidence(
@@ -271,21 +262,26 @@ class Triage:
         queries: Sequence[str],
         best: list[dict[str, tuple[float, int]]],
         hits: Sequence[LexiconHit],
+        probs: npt.NDArray[np.float64],
     ) -> list[Evidence]:
-        out: list[Evidence] = []
-        for h in hits:
-            if h.category == category:
-                out.append(Evidence(sentence=h.sentence, score=h.weight, matched=h.matched, source="lexicon"))
-        scored = [
-            (b[category][0], qi, b[category][1]) for qi, b in enumerate(best) if category in b and qi > 0
+        """The resident's own sentences that show a field: words first, then meaning."""
+        out = [
+            Evidence(sentence=h.sentence, score=h.weight, matched=h.matched, source="lexicon")
+            for h in hits
+            if h.category == category
         ]
-        scored.sort(reverse=True)
-        for sim, qi, cid in scored[:2]:
+        col = list(CATEGORIES).index(category)
+        rows = range(1, len(queries)) if len(queries) > 1 else range(1)
+        ranked = sorted(rows, key=lambda qi: float(probs[qi][col]), reverse=True)
+        for qi in ranked[:2]:
+            if probs[qi][col] < 0.15 and out:
+                break
+            near = best[qi].get(category)
             out.append(
                 Evidence(
                     sentence=queries[qi],
-                    score=round(sim, 4),
-                    matched=self._concern_text.get(cid, ""),
+                    score=round(float(probs[qi][col]), 4),
+                    matched=self._concern_text.get(near[1], "") if near else "",
                     source="embedding",
                 )
             )

@@ -51,6 +51,9 @@ class ExemplarIndex:
 
     def __init__(self, embedder: Embedder, directory: Path | None) -> None:
         self.embedder = embedder
+        # Concerns are embedded like queries: matching a resident's words to
+        # a concern's words is a symmetric task (the e5 recipe for those).
+        self.tag = f"{embedder.id}|query"
         self.directory = directory
         self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(embedder.dim))
         self._hashes: dict[int, str] = {}
@@ -75,7 +78,7 @@ class ExemplarIndex:
             return "no saved index"
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-            if manifest.get("embedder") != self.embedder.id:
+            if manifest.get("embedder") != self.tag:
                 return f"built with another embedder ({manifest.get('embedder')})"
             if manifest.get("dim") != self.embedder.dim:
                 return "dimension differs"
@@ -99,7 +102,7 @@ class ExemplarIndex:
         tmp_index = index_path.with_name(index_path.name + ".tmp")
         faiss.write_index(self._index, str(tmp_index))
         manifest = {
-            "embedder": self.embedder.id,
+            "embedder": self.tag,
             "dim": self.embedder.dim,
             "kb_hash": kb_hash,
             "count": len(self),
@@ -152,7 +155,7 @@ class ExemplarIndex:
         """Embed and add concerns (in batches, to bound memory)."""
         for start in range(0, len(concerns), batch):
             chunk = concerns[start : start + batch]
-            vectors = self.embedder.embed_passages([c.text for c in chunk])
+            vectors = self.embedder.embed_queries([c.text for c in chunk])
             ids = np.array([c.id for c in chunk], dtype=np.int64)
             self._index.add_with_ids(vectors, ids)
             for c in chunk:
@@ -161,6 +164,16 @@ class ExemplarIndex:
     def add_vectors(self, vectors: Vectors, ids: npt.NDArray[np.int64]) -> None:
         """Add precomputed vectors (benchmarks)."""
         self._index.add_with_ids(vectors, ids)
+
+    def vectors(self) -> tuple[Vectors, npt.NDArray[np.int64]]:
+        """Every stored vector with its concern id (to train the probe)."""
+        n = len(self)
+        if n == 0:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32), np.zeros(0, dtype=np.int64)
+        flat = self._index.index
+        vectors = flat.reconstruct_n(0, n)
+        ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        return np.ascontiguousarray(vectors, dtype=np.float32), ids
 
     def search(self, queries: Vectors, k: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
         """Top-``k`` (similarity, concern id) per query; id -1 pads short results."""

@@ -1,0 +1,162 @@
+"""The FastAPI app factory: one app serves every channel, the web chat and health.
+
+``create_app`` opens the database (loading the bundled sample KB into an
+empty one), applies every package's migrations, opens triage and assembles
+the front door; the lifespan starts the two workers, which first resume
+whatever a previous run left pending (crash recovery).
+
+Channel adapters plug in here: for each channel whose credentials are set,
+the module in ``ADAPTERS`` is imported and must expose ``router`` (its
+webhook) and ``make_sender(settings)`` (see ``bot.channels``). A channel
+without credentials is off and the log says so; the web chat is always on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+import handoff
+from knowledge import KnowledgeStore, open_database
+from triage import open_triage
+
+from . import events as events_mod
+from . import migrations as bot_migrations
+from . import outbox as outbox_mod
+from . import webchat
+from .channels import Sender
+from .conversation import Assessor, Clock, Conversation, system_clock
+from .events import EventWorker, Intake
+from .frontdoor import FrontDoor
+from .outbox import Backoff, OutboxWorker
+from .runtime import open_store
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: channel → the adapter module that provides ``router`` and ``make_sender``.
+ADAPTERS: dict[str, str] = {"line": "bot.line", "telegram": "bot.telegram"}
+
+
+def channel_status(settings: Settings) -> dict[str, bool]:
+    """Which channels have credentials (the web chat needs none)."""
+    return {"line": settings.line_enabled, "telegram": settings.telegram_enabled, "web": True}
+
+
+def _load_adapter(channel: str) -> Any | None:
+    module_name = ADAPTERS[channel]
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        log.warning(
+            "%s: credentials are set but the adapter %s is not installed: off", channel, module_name
+        )
+        return None
+
+
+def create_app(
+    settings: Settings,
+    *,
+    now: Clock | None = None,
+    triage: Assessor | None = None,
+) -> FastAPI:
+    """Build the app. ``now`` injects the clock (tests); ``triage`` a shared engine (tests)."""
+    clock: Clock = now or system_clock
+    store = open_store(settings, check_same_thread=False)
+    db = store.db
+    bot_migrations.migrate(db)
+    handoff.migrate(db)
+    if triage is None:
+        # triage runs in the executor thread: it gets its own connection
+        triage_store = KnowledgeStore(open_database(settings.db_path, check_same_thread=False))
+        triage = open_triage(triage_store, settings.embedder, settings.index_dir)
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="triage")
+    conversation = Conversation(db, triage, settings, now=clock)
+    senders: dict[str, Sender] = {"web": webchat.WebChatSender(db)}
+    outbox = OutboxWorker(
+        db,
+        senders,
+        clock=lambda: clock().timestamp(),
+        backoff=Backoff(
+            base=settings.outbox_backoff_seconds,
+            cap=settings.outbox_backoff_max_seconds,
+            max_attempts=settings.outbox_max_attempts,
+        ),
+    )
+    events = EventWorker(db, conversation, executor, on_replies=outbox.wake)
+    intake = Intake(db, now=clock, wake=events.wake)
+    front_door = FrontDoor(
+        settings=settings,
+        db=db,
+        now=clock,
+        conversation=conversation,
+        intake=intake,
+        events=events,
+        outbox=outbox,
+        executor=executor,
+        senders=senders,
+        channels=channel_status(settings),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pending_events = events_mod.pending_count(db)
+        pending_out = outbox_mod.pending_count(db)
+        if pending_events or pending_out:
+            log.info(
+                "resuming %d pending events and %d pending outbox rows", pending_events, pending_out
+            )
+        events.start()
+        outbox.start()
+        try:
+            yield
+        finally:
+            await events.stop()
+            await outbox.stop()
+            for sender in senders.values():
+                close = getattr(sender, "aclose", None)
+                if close is not None:
+                    await close()
+            await asyncio.get_running_loop().run_in_executor(None, executor.shutdown)
+
+    app = FastAPI(title="tsunagu", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.front_door = front_door
+    app.mount(
+        "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
+    )
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        """Liveness plus the backlog, so a monitor sees a stuck worker."""
+        return {
+            "status": "ok",
+            "channels": front_door.channels,
+            "pending_events": events_mod.pending_count(db),
+            "pending_outbox": outbox_mod.pending_count(db),
+        }
+
+    app.include_router(webchat.router)
+    for channel in ("line", "telegram"):
+        if not front_door.channels[channel]:
+            log.info("%s: off (no credentials)", channel)
+            continue
+        adapter = _load_adapter(channel)
+        if adapter is None:
+            front_door.channels[channel] = False
+            continue
+        app.include_router(adapter.router)
+        senders[channel] = adapter.make_sender(settings)
+        log.info("%s: on", channel)
+    log.info("web chat: on")
+    return app

@@ -1,0 +1,73 @@
+"""The handoff package's tables, as named, append-only migrations.
+
+Never edit or reorder a migration once it has shipped: add a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("handoff")
+
+
+@migrations(name="001_cases")
+def m001_cases(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE cases (
+            id INTEGER PRIMARY KEY,
+            resident_ref TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'new',
+            handled_by TEXT NOT NULL DEFAULT 'staff' CHECK (handled_by IN ('staff', 'bot')),
+            priority INTEGER NOT NULL CHECK (priority BETWEEN 0 AND 2),
+            urgent INTEGER NOT NULL DEFAULT 0,
+            crisis_type TEXT,
+            complex INTEGER NOT NULL DEFAULT 0,
+            categories TEXT NOT NULL DEFAULT '[]',
+            assessment TEXT NOT NULL,
+            consent TEXT NOT NULL,
+            language TEXT NOT NULL DEFAULT 'ja',
+            assignee TEXT,
+            opened_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            closed_at TEXT,
+            outcome TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX cases_resident ON cases(resident_ref, status)")
+    db.execute("CREATE INDEX cases_queue ON cases(status, priority, opened_at)")
+    db.execute(
+        """
+        CREATE TABLE case_messages (
+            id INTEGER PRIMARY KEY,
+            case_id INTEGER NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('resident', 'bot', 'staff', 'system')),
+            text TEXT NOT NULL,
+            at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX case_messages_case ON case_messages(case_id, id)")
+    db.execute(
+        """
+        CREATE TABLE audit_events (
+            id INTEGER PRIMARY KEY,
+            case_id INTEGER REFERENCES cases(id) ON DELETE CASCADE,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            from_value TEXT,
+            to_value TEXT,
+            detail TEXT NOT NULL DEFAULT '{}',
+            at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX audit_events_case ON audit_events(case_id, id)")
+
+
+def migrate(db: sqlite_utils.Database) -> None:
+    """Apply any pending handoff migrations."""
+    migrations.apply(db)

@@ -1,0 +1,88 @@
+"""Fixtures for the front door: a real KB, one real triage engine, a settable clock.
+
+The sample KB and every migration are applied once into a template database
+that each test copies (a copy is much faster than loading the YAML again).
+Triage is built once per session on its own copy and shared: building the
+index is the slow part, assessing is fast.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from bot.conversation import Conversation
+from bot.settings import Settings
+from knowledge import KnowledgeStore, load_path, open_database, sample_path
+from tests.bot.helpers import IN_HOURS, Clock, Resident, copy_template, make_settings, migrate_all
+from triage import Triage, open_triage
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "slow: starts real server processes (deselect with -m 'not slow' while iterating)",
+    )
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database with every migration and the sample KB, to copy per test."""
+    path = tmp_path_factory.mktemp("template") / "tsunagu.db"
+    db = open_database(path)
+    migrate_all(db)
+    load_path(KnowledgeStore(db), sample_path())
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.conn.close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def triage_engine(
+    template_db: Path, tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Triage:
+    """The real triage engine on the sample KB, built once for the session.
+
+    The index is kept in pytest's cache between runs: it is tagged with the
+    embedder and the KB's content hash, so a changed sample KB is re-synced
+    (never used stale) and an unchanged one costs nothing the next run.
+    """
+    tmp = tmp_path_factory.mktemp("triage")
+    shutil.copy(template_db, tmp / "kb.db")
+    store = KnowledgeStore(open_database(tmp / "kb.db", check_same_thread=False))
+    assert pytestconfig.cache is not None
+    return open_triage(store, "e5-small", pytestconfig.cache.mkdir("bot-triage-index"))
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(IN_HOURS)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "data")
+
+
+@pytest.fixture
+def db(template_db: Path, settings: Settings) -> Iterator[sqlite_utils.Database]:
+    copy_template(template_db, settings)
+    database = open_database(settings.db_path, check_same_thread=False)
+    yield database
+    database.conn.close()
+
+
+@pytest.fixture
+def engine(
+    db: sqlite_utils.Database, triage_engine: Triage, settings: Settings, clock: Clock
+) -> Conversation:
+    return Conversation(db, triage_engine, settings, now=clock)
+
+
+@pytest.fixture
+def resident(engine: Conversation) -> Resident:
+    return Resident(engine)

@@ -1,0 +1,183 @@
+"""Helpers shared by the front-door tests: the clock, settings, a talking resident."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import sqlite_utils
+
+import handoff
+from bot import migrations as bot_migrations
+from bot.conversation import Conversation, ConversationState
+from bot.messages import Inbound, Outbound
+from bot.settings import Settings
+from knowledge import KnowledgeStore
+
+T = TypeVar("T")
+
+JST = ZoneInfo("Asia/Tokyo")
+#: a Tuesday morning: the office is open
+IN_HOURS = dt.datetime(2025, 6, 3, 10, 0, tzinfo=JST)
+#: a Saturday night: closed until Monday 8:30
+OUT_OF_HOURS = dt.datetime(2025, 6, 7, 21, 0, tzinfo=JST)
+
+SUICIDE = "もう死にたい。生きていたくない"
+VIOLENCE = "夫に殴られて、殺されそうです"
+CHILD_ABUSE = "隣の家の子どもが毎晩叩かれて泣き叫んでいる"
+MEDICAL = "父が倒れて息をしていない"
+ELDERLY = "母が認知症で、介護に疲れてしまいました"
+MULTI = "母の介護で仕事を辞めました。貯金もなくなって家賃が払えません"
+VAGUE = "こんにちは"
+
+
+class Clock:
+    """The injected ``now()``: tests move time instead of sleeping."""
+
+    def __init__(self, start: dt.datetime) -> None:
+        self.t = start
+
+    def __call__(self) -> dt.datetime:
+        return self.t
+
+    def set(self, when: dt.datetime) -> None:
+        self.t = when
+
+    def advance(self, seconds: float) -> None:
+        self.t += dt.timedelta(seconds=seconds)
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a test: no channel credentials, fast outbox retries."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "line_channel_secret": None,
+        "line_channel_access_token": None,
+        "telegram_bot_token": None,
+        "telegram_webhook_secret": None,
+        "timezone": "Asia/Tokyo",
+        "office_open": "08:30",
+        "office_close": "17:15",
+        "office_days": "mon,tue,wed,thu,fri",
+        "reply_within_minutes": 30,
+        "outbox_backoff_seconds": 0.05,
+        "outbox_backoff_max_seconds": 0.2,
+        "outbox_max_attempts": 5,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def migrate_all(db: sqlite_utils.Database) -> None:
+    KnowledgeStore(db)
+    bot_migrations.migrate(db)
+    handoff.migrate(db)
+
+
+def copy_template(template_db: Path, settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(template_db, settings.db_path)
+
+
+@dataclass
+class Resident:
+    """A resident talking to the engine directly, one turn per call."""
+
+    engine: Conversation
+    ref: str = "line:U0123456789abcdef"
+    n: int = 0
+    log: list[list[Outbound]] = field(default_factory=list)
+
+    def send(self, kind: Any, text: str = "", data: str = "") -> list[Outbound]:
+        self.n += 1
+        event = Inbound(self.ref, kind, f"ev-{self.n}", text=text, data=data)
+        replies = self.engine.handle(event)
+        self.log.append(replies)
+        return replies
+
+    def say(self, text: str) -> list[Outbound]:
+        return self.send("text", text=text)
+
+    def press(self, data: str) -> list[Outbound]:
+        return self.send("postback", data=data)
+
+    def follow(self) -> list[Outbound]:
+        return self.send("follow")
+
+    @property
+    def conversation(self) -> ConversationState:
+        found = self.engine.load(self.ref)
+        assert found is not None
+        return found
+
+    @property
+    def state(self) -> str:
+        return self.conversation.state
+
+    def case(self) -> handoff.Case | None:
+        return handoff.case_for_resident(self.engine.db, self.ref)
+
+
+def joined(replies: list[Outbound]) -> str:
+    return "\n".join(m.text for m in replies)
+
+
+def choice_data(replies: list[Outbound]) -> list[str]:
+    return [c.data for m in replies for c in m.choices]
+
+
+class RunningClock:
+    """Real time passing, but starting at a chosen moment (app tests: retries become due)."""
+
+    def __init__(self, start: dt.datetime) -> None:
+        self.start = start
+        self.t0 = time.monotonic()
+
+    def __call__(self) -> dt.datetime:
+        return self.start + dt.timedelta(seconds=time.monotonic() - self.t0)
+
+
+def wait_for(predicate: Callable[[], T | None], *, timeout: float = 30.0, what: str = "") -> T:
+    """Poll until ``predicate`` gives something truthy (the workers run in the background)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        time.sleep(0.02)
+
+
+class RecordingSender:
+    """A stand-in for a channel's API (not our code): records sends, fails on demand."""
+
+    def __init__(self, failures: list[Exception] | None = None) -> None:
+        self.failures = list(failures or [])
+        self.calls: list[dict[str, Any]] = []
+        self.delivered: list[dict[str, Any]] = []
+
+    async def send(
+        self,
+        resident_ref: str,
+        messages: Sequence[Outbound],
+        *,
+        reply_token: str | None = None,
+        retry_key: str,
+    ) -> None:
+        call = {
+            "resident_ref": resident_ref,
+            "texts": [m.text for m in messages],
+            "reply_token": reply_token,
+            "retry_key": retry_key,
+        }
+        self.calls.append(call)
+        if self.failures:
+            raise self.failures.pop(0)
+        self.delivered.append(call)

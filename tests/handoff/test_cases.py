@@ -1,0 +1,180 @@
+"""Cases: opening, priority, transcript, hand back and the audit trail, on real SQLite."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+import handoff
+from knowledge import open_database
+from triage.assessment import Assessment, CategoryFinding, CrisisFinding
+
+T0 = dt.datetime(2025, 6, 3, 1, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> sqlite_utils.Database:
+    database = open_database(tmp_path / "cases.db")
+    handoff.migrate(database)
+    return database
+
+
+def _assessment(*codes: str, crisis: str | None = None) -> Assessment:
+    return Assessment(
+        text="…",
+        language="ja",
+        categories=[CategoryFinding(code=c, label=c, score=0.9) for c in codes],
+        crisis=CrisisFinding(type=crisis, phrases=["死にたい"]) if crisis else None,
+        complex=len(codes) >= 2,
+    )
+
+
+def _open(db: sqlite_utils.Database, ref: str = "line:U1", **kw: object) -> handoff.Case:
+    values: dict[str, object] = {
+        "resident_ref": ref,
+        "channel": ref.split(":")[0],
+        "assessment": _assessment("elderly_care"),
+        "consent": handoff.Consent(share_with_staff=True, share_with_agencies=False),
+        "urgent": False,
+        "transcript": [
+            handoff.TranscriptEntry(role="resident", text="母の介護がつらい", at=T0),
+            handoff.TranscriptEntry(role="bot", text="話してくださって…", at=T0),
+        ],
+        "language": "ja",
+        "at": T0,
+    }
+    values.update(kw)
+    return handoff.open_case(db, **values)  # type: ignore[arg-type]
+
+
+def test_open_case_keeps_everything_and_audits(db: sqlite_utils.Database) -> None:
+    case = _open(db)
+    assert case.status == "new" and case.handled_by == "staff" and case.is_open
+    assert case.categories == ["elderly_care"] and case.channel == "line"
+    assert case.consent.share_with_agencies is False and case.opened_at == T0
+    assert [m.text for m in handoff.transcript(db, case.id)] == [
+        "母の介護がつらい",
+        "話してくださって…",
+    ]
+    (event,) = handoff.audit_trail(db, case.id)
+    assert (event.actor, event.action, event.from_value, event.to_value) == (
+        "bot",
+        "opened",
+        None,
+        "new",
+    )
+    assert event.at == T0
+
+
+@pytest.mark.parametrize(
+    ("assessment", "urgent", "priority"),
+    [
+        (_assessment("elderly_care", crisis="suicide"), True, handoff.PRIORITY_CRISIS),
+        (_assessment("dv_abuse"), True, handoff.PRIORITY_CRISIS),
+        (_assessment("elderly_care", "poverty"), False, handoff.PRIORITY_COMPLEX),
+        (_assessment("elderly_care"), False, handoff.PRIORITY_OTHER),
+        (Assessment(text="", language="ja", vague=True), False, handoff.PRIORITY_OTHER),
+    ],
+)
+def test_priority_crisis_then_complex_then_other(
+    db: sqlite_utils.Database, assessment: Assessment, urgent: bool, priority: int
+) -> None:
+    case = _open(db, assessment=assessment, urgent=urgent)
+    assert case.priority == priority and case.urgent is urgent
+
+
+def test_case_for_resident_finds_the_open_one(db: sqlite_utils.Database) -> None:
+    assert handoff.case_for_resident(db, "line:U1") is None
+    case = _open(db)
+    _open(db, ref="telegram:7")
+    found = handoff.case_for_resident(db, "line:U1")
+    assert found is not None and found.id == case.id
+    handoff.set_status(db, case.id, "closed", actor="staff:sato", outcome="つながった")
+    assert handoff.case_for_resident(db, "line:U1") is None
+    closed = handoff.get_case(db, case.id)
+    assert closed.outcome == "つながった" and closed.closed_at is not None
+
+
+def test_append_message(db: sqlite_utils.Database) -> None:
+    case = _open(db)
+    handoff.append_message(db, case.id, "resident", "それと家賃も", at=T0 + dt.timedelta(minutes=5))
+    assert handoff.transcript(db, case.id)[-1].text == "それと家賃も"
+    assert handoff.get_case(db, case.id).updated_at == T0 + dt.timedelta(minutes=5)
+    with pytest.raises(handoff.CaseError, match="does not exist"):
+        handoff.append_message(db, 999, "resident", "x")
+
+
+def test_hand_back_and_take_over_are_audited(db: sqlite_utils.Database) -> None:
+    case = _open(db)
+    back = handoff.hand_back(db, case.id, actor="staff:sato")
+    assert back.handled_by == "bot"
+    assert handoff.hand_back(db, case.id, actor="staff:sato").handled_by == "bot"  # idempotent
+    handoff.take_over(db, case.id, actor="resident")
+    trail = [
+        (e.actor, e.action, e.from_value, e.to_value) for e in handoff.audit_trail(db, case.id)
+    ]
+    assert trail[1:] == [
+        ("staff:sato", "handled_by", "staff", "bot"),
+        ("resident", "handled_by", "bot", "staff"),
+    ]
+
+
+def test_escalate_makes_urgent_and_gives_to_a_person(db: sqlite_utils.Database) -> None:
+    case = _open(db)
+    handoff.hand_back(db, case.id, actor="staff:sato")
+    urgent = handoff.escalate(db, case.id, crisis_type="suicide")
+    assert urgent.urgent and urgent.priority == handoff.PRIORITY_CRISIS
+    assert urgent.crisis_type == "suicide" and urgent.handled_by == "staff"
+    actions = [e.action for e in handoff.audit_trail(db, case.id)]
+    assert actions == ["opened", "handled_by", "escalated", "handled_by"]
+
+
+def test_status_transitions_are_audited_and_checked(db: sqlite_utils.Database) -> None:
+    case = _open(db)
+    for status in ("claimed", "referred", "accepted", "in_support", "closed"):
+        handoff.set_status(db, case.id, status, actor="staff:sato")
+    moves = [
+        (e.from_value, e.to_value) for e in handoff.audit_trail(db, case.id) if e.action == "status"
+    ]
+    assert moves == [
+        ("new", "claimed"),
+        ("claimed", "referred"),
+        ("referred", "accepted"),
+        ("accepted", "in_support"),
+        ("in_support", "closed"),
+    ]
+    with pytest.raises(handoff.CaseError, match="unknown status"):
+        handoff.set_status(db, case.id, "lost", actor="staff:sato")
+    with pytest.raises(handoff.CaseError, match="closed"):
+        handoff.hand_back(db, case.id, actor="staff:sato")
+
+
+def test_consent_and_assessment_updates(db: sqlite_utils.Database) -> None:
+    case = _open(db)
+    new_consent = handoff.Consent(share_with_staff=True, share_with_agencies=True)
+    handoff.update_consent(db, case.id, new_consent, actor="resident")
+    assert handoff.get_case(db, case.id).consent == new_consent
+    assert handoff.audit_trail(db, case.id)[-1].action == "consent"
+    updated = handoff.update_assessment(db, case.id, _assessment("elderly_care", "poverty"))
+    assert updated.categories == ["elderly_care", "poverty"] and updated.complex
+    assert updated.priority == handoff.PRIORITY_COMPLEX
+    # priority never drops when later messages look calmer
+    handoff.escalate(db, case.id, crisis_type="violence")
+    calmer = handoff.update_assessment(db, case.id, _assessment("elderly_care"))
+    assert calmer.priority == handoff.PRIORITY_CRISIS
+
+
+def test_a_failed_open_leaves_nothing(db: sqlite_utils.Database) -> None:
+    bad = [handoff.TranscriptEntry(role="resident", text="x", at=T0)]
+    with pytest.raises(handoff.CaseError):
+        _open(db, resident_ref="", transcript=bad)
+    assert db.execute("SELECT COUNT(*) FROM cases").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM case_messages").fetchone()[0] == 0
+
+
+def test_naive_timestamps_are_refused(db: sqlite_utils.Database) -> None:
+    with pytest.raises(handoff.CaseError, match="timezone-aware"):
+        _open(db, at=dt.datetime(2025, 6, 3, 10, 0))
