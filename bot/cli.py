@@ -143,7 +143,9 @@ def kb_load(path: Annotated[Path, typer.Argument(help="a YAML file or a folder o
 
 
 @kb_app.command("export")
-def kb_export(path: Annotated[Path, typer.Argument(help="a folder to write YAML files into")]) -> None:
+def kb_export(
+    path: Annotated[Path, typer.Argument(help="a folder to write YAML files into")],
+) -> None:
     """Export the KB as one YAML file per organization."""
     settings = _settings()
     store = KnowledgeStore(open_database(settings.db_path))
@@ -172,7 +174,10 @@ def _open() -> Runtime:
     except TriageError as exc:
         _fail(str(exc))
     except LoadError as exc:
-        _fail("the sample knowledge base did not load:\n  " + "\n  ".join(str(p) for p in exc.problems))
+        _fail(
+            "the sample knowledge base did not load:\n  "
+            + "\n  ".join(str(p) for p in exc.problems)
+        )
 
 
 def main() -> None:

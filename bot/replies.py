@@ -1,4 +1,4 @@
-# ruff: noqa: E501  (templates are prose: a sentence stays on one line for translators)
+
 """Every reply the bot says, per language, in one place.
 
 Languages: ``ja`` (日本語), ``easy`` (やさしい日本語) and ``en`` (English).

@@ -70,15 +70,25 @@ class Settings(BaseSettings):
         ):
             value = getattr(self, name)
             if value is not None and value.strip().lower() in _PLACEHOLDERS:
-                problems.append(f"TSUNAGU_{name.upper()} is a placeholder; set the real value or unset it")
+                problems.append(
+                    f"TSUNAGU_{name.upper()} is a placeholder; set the real value or unset it"
+                )
         line = (self.line_channel_secret, self.line_channel_access_token)
         if any(v for v in line) and not all(v for v in line):
-            missing = "TSUNAGU_LINE_CHANNEL_SECRET" if not line[0] else "TSUNAGU_LINE_CHANNEL_ACCESS_TOKEN"
+            missing = (
+                "TSUNAGU_LINE_CHANNEL_SECRET"
+                if not line[0]
+                else "TSUNAGU_LINE_CHANNEL_ACCESS_TOKEN"
+            )
             problems.append(f"LINE needs both credentials: {missing} is missing")
         tg = (self.telegram_bot_token, self.telegram_webhook_secret)
         if any(v for v in tg) and not all(v for v in tg):
-            missing = "TSUNAGU_TELEGRAM_BOT_TOKEN" if not tg[0] else "TSUNAGU_TELEGRAM_WEBHOOK_SECRET"
-            problems.append(f"Telegram needs both the token and the webhook secret: {missing} is missing")
+            missing = (
+                "TSUNAGU_TELEGRAM_BOT_TOKEN" if not tg[0] else "TSUNAGU_TELEGRAM_WEBHOOK_SECRET"
+            )
+            problems.append(
+                f"Telegram needs both the token and the webhook secret: {missing} is missing"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self

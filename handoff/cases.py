@@ -472,3 +472,195 @@ def set_status(
             at=at,
         )
     return get_case(db, case_id)
+
+
+# -- the inbox's operations ------------------------------------------------------
+
+#: Where a case may go from each status (design.md §6). ``closed`` is final.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "new": ("claimed", "closed"),
+    "claimed": ("referred", "in_support", "follow_up_due", "closed"),
+    "referred": ("accepted", "declined"),
+    "accepted": ("in_support", "closed"),
+    "declined": ("referred", "in_support", "closed"),
+    "in_support": ("referred", "follow_up_due", "closed"),
+    "follow_up_due": ("in_support", "referred", "closed"),
+    "closed": (),
+}
+STATUS_LABELS: dict[str, str] = {
+    "new": "新規",
+    "claimed": "担当決定",
+    "referred": "つなぎ中",
+    "accepted": "受理",
+    "declined": "辞退",
+    "in_support": "支援中",
+    "follow_up_due": "見守り期限",
+    "closed": "終結",
+}
+
+
+class CaseMessage(BaseModel):
+    """A transcript entry with its id (the case page polls for newer ids)."""
+
+    id: int
+    role: Role
+    text: str
+    at: dt.datetime
+
+
+class CaseNote(BaseModel):
+    """An internal note: for staff only, never sent to the resident."""
+
+    id: int
+    author: str
+    text: str
+    at: dt.datetime
+
+
+def change_status(
+    db: sqlite_utils.Database,
+    case_id: int,
+    status: str,
+    *,
+    actor: str,
+    reason: str | None = None,
+    at: dt.datetime | None = None,
+) -> Case:
+    """Move along the lifecycle only where it allows; ``declined`` needs a reason and
+    ``closed`` an outcome (both given as ``reason``)."""
+    case = get_case(db, case_id)
+    allowed = TRANSITIONS.get(case.status, ())
+    if status not in allowed:
+        raise CaseError(
+            f"a {case.status} case cannot become {status}; allowed: {', '.join(allowed) or 'none'}"
+        )
+    reason = (reason or "").strip() or None
+    if status in ("declined", "closed") and reason is None:
+        word = "reason" if status == "declined" else "outcome"
+        raise CaseError(f"{status} needs a {word}")
+    with db.atomic():
+        updated = set_status(
+            db, case_id, status, actor=actor, outcome=reason if status == "closed" else None, at=at
+        )
+        if status == "declined":
+            audit(db, case_id, actor=actor, action="declined_reason", from_value=None,
+                  to_value=reason, at=at)
+    return updated
+
+
+def claim(
+    db: sqlite_utils.Database, case_id: int, *, actor: str, at: dt.datetime | None = None
+) -> Case:
+    """``actor`` takes the case: assignee set, a new case becomes ``claimed``."""
+    with db.atomic():
+        case = get_case(db, case_id)
+        if not case.is_open:
+            raise CaseError(f"case {case_id} is closed")
+        if case.assignee not in (None, actor):
+            raise CaseError(f"case {case_id} is already assigned to {case.assignee}")
+        assign(db, case_id, actor, actor=actor, at=at)
+        if case.status == "new":
+            set_status(db, case_id, "claimed", actor=actor, at=at)
+    return get_case(db, case_id)
+
+
+def assign(
+    db: sqlite_utils.Database,
+    case_id: int,
+    assignee: str | None,
+    *,
+    actor: str,
+    at: dt.datetime | None = None,
+) -> Case:
+    """Give the case to ``assignee`` (None: unassigned), with an audit event."""
+    stamp = _stamp(at)
+    with db.atomic():
+        case = get_case(db, case_id)
+        if case.assignee == assignee:
+            return case
+        db.execute(
+            "UPDATE cases SET assignee = ?, updated_at = ? WHERE id = ?",
+            [assignee, stamp, case_id],
+        )
+        audit(db, case_id, actor=actor, action="assigned", from_value=case.assignee,
+              to_value=assignee, at=at)
+    return get_case(db, case_id)
+
+
+def add_note(
+    db: sqlite_utils.Database, case_id: int, text: str, *, author: str,
+    at: dt.datetime | None = None,
+) -> int:
+    """An internal note (never sent); audited without its text."""
+    text = text.strip()
+    if not text:
+        raise CaseError("a note needs some text")
+    stamp = _stamp(at)
+    with db.atomic():
+        get_case(db, case_id)
+        cursor = db.execute(
+            "INSERT INTO case_notes (case_id, author, text, at) VALUES (?, ?, ?, ?)",
+            [case_id, author, text, stamp],
+        )
+        assert cursor.lastrowid is not None
+        audit(db, case_id, actor=author, action="note", from_value=None,
+              to_value=str(cursor.lastrowid), at=at)
+    return cursor.lastrowid
+
+
+def notes(db: sqlite_utils.Database, case_id: int) -> list[CaseNote]:
+    return [
+        CaseNote(id=r["id"], author=r["author"], text=r["text"],
+                 at=dt.datetime.fromisoformat(r["at"]))
+        for r in db.query("SELECT * FROM case_notes WHERE case_id = ? ORDER BY id", [case_id])
+    ]
+
+
+def messages_since(db: sqlite_utils.Database, case_id: int, after: int = 0) -> list[CaseMessage]:
+    """The case's messages with an id above ``after``, oldest first."""
+    return [
+        CaseMessage(id=r["id"], role=r["role"], text=r["text"],
+                    at=dt.datetime.fromisoformat(r["at"]))
+        for r in db.query(
+            "SELECT id, role, text, at FROM case_messages WHERE case_id = ? AND id > ?"
+            " ORDER BY id LIMIT 500",
+            [case_id, after],
+        )
+    ]
+
+
+def queue(
+    db: sqlite_utils.Database,
+    *,
+    status: str | None = None,
+    category: str | None = None,
+    assignee: str | None = None,
+    include_closed: bool = False,
+    limit: int = 500,
+) -> list[Case]:
+    """Cases for the inbox: crisis, then complex, then the rest; longest waiting first.
+
+    ``assignee`` ``""`` means unassigned. Without ``status`` closed cases are left out
+    unless ``include_closed``.
+    """
+    where: list[str] = []
+    params: list[object] = []
+    if status:
+        where.append("status = ?")
+        params.append(status)
+    elif not include_closed:
+        where.append("status != 'closed'")
+    if category:
+        where.append("EXISTS (SELECT 1 FROM json_each(cases.categories) WHERE value = ?)")
+        params.append(category)
+    if assignee == "":
+        where.append("assignee IS NULL")
+    elif assignee:
+        where.append("assignee = ?")
+        params.append(assignee)
+    sql = "SELECT * FROM cases"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY priority, opened_at, id LIMIT ?"
+    params.append(limit)
+    return [_case(r) for r in db.query(sql, params)]

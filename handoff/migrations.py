@@ -68,6 +68,51 @@ def m001_cases(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX audit_events_case ON audit_events(case_id, id)")
 
 
+@migrations(name="002_staff_inbox")
+def m002_staff_inbox(db: sqlite_utils.Database) -> None:
+    # Staff accounts: argon2 hashes only; failed logins lock the account for a while.
+    db.execute(
+        """
+        CREATE TABLE staff (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL CHECK (role IN ('staff', 'admin')),
+            password_hash TEXT NOT NULL,
+            active INTEGER NOT NULL DEFAULT 1,
+            failed_logins INTEGER NOT NULL DEFAULT 0,
+            locked_until TEXT,
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+    # Server-side sessions: the cookie holds a random token, the table its SHA-256.
+    db.execute(
+        """
+        CREATE TABLE staff_sessions (
+            token_hash TEXT PRIMARY KEY,
+            staff_id INTEGER NOT NULL REFERENCES staff(id) ON DELETE CASCADE,
+            csrf TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX staff_sessions_staff ON staff_sessions(staff_id)")
+    # Internal notes on a case: never sent to the resident.
+    db.execute(
+        """
+        CREATE TABLE case_notes (
+            id INTEGER PRIMARY KEY,
+            case_id INTEGER NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+            author TEXT NOT NULL,
+            text TEXT NOT NULL,
+            at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX case_notes_case ON case_notes(case_id, id)")
+
+
 def migrate(db: sqlite_utils.Database) -> None:
     """Apply any pending handoff migrations."""
     migrations.apply(db)

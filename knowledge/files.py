@@ -7,6 +7,7 @@ file, the record and the field.
 
 from __future__ import annotations
 
+import contextlib
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -29,18 +30,14 @@ def _record_name(data: Any, loc: tuple[int | str, ...]) -> tuple[str, str]:
     if loc and loc[0] == "services" and len(loc) > 1 and isinstance(loc[1], int):
         idx = loc[1]
         sid = "?"
-        try:
+        with contextlib.suppress(KeyError, IndexError, TypeError, AttributeError):
             sid = str(data["services"][idx].get("id", "?"))
-        except (KeyError, IndexError, TypeError, AttributeError):
-            pass
         field = ".".join(str(p) for p in loc[2:]) or "(record)"
         return f"services[{idx}] id={sid}", field
     if loc and loc[0] == "organization":
         oid = "?"
-        try:
+        with contextlib.suppress(KeyError, TypeError, AttributeError):
             oid = str(data["organization"].get("id", "?"))
-        except (KeyError, TypeError, AttributeError):
-            pass
         return f"organization id={oid}", ".".join(str(p) for p in loc[1:]) or "(record)"
     return "(file)", ".".join(str(p) for p in loc) or "(file)"
 
@@ -80,14 +77,20 @@ def read_files(path: Path) -> list[OrganizationFile]:
         oid = org_file.organization.id
         if oid in org_files:
             problems.append(
-                LoadProblem(name, f"organization id={oid}", "id", f"{org_files[oid]} と重複しています")
+                LoadProblem(
+                    name, f"organization id={oid}", "id", f"{org_files[oid]} と重複しています"
+                )
             )
         org_files[oid] = name
         for i, s in enumerate(org_file.services):
             if s.id in service_files:
                 problems.append(
-                    LoadProblem(name, f"services[{i}] id={s.id}", "id",
-                                f"{service_files[s.id]} と重複しています")
+                    LoadProblem(
+                        name,
+                        f"services[{i}] id={s.id}",
+                        "id",
+                        f"{service_files[s.id]} と重複しています",
+                    )
                 )
             service_files[s.id] = name
         parsed.append(org_file)

@@ -77,9 +77,7 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         """
     )
     db.execute("CREATE INDEX example_concerns_service ON example_concerns(service_id)")
-    db.execute(
-        "CREATE TABLE kb_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-    )
+    db.execute("CREATE TABLE kb_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
     db.execute("INSERT INTO kb_meta (key, value) VALUES ('version', '0')")
 
 

@@ -139,7 +139,9 @@ class Service(BaseModel):
     def _categories(cls, value: list[str]) -> list[str]:
         unknown = [c for c in value if c not in CATEGORIES]
         if unknown:
-            raise ValueError(f"不明なカテゴリ: {', '.join(unknown)}（使えるのは {', '.join(CATEGORIES)}）")
+            raise ValueError(
+                f"不明なカテゴリ: {', '.join(unknown)}（使えるのは {', '.join(CATEGORIES)}）"
+            )
         return list(dict.fromkeys(value))
 
     @field_validator("crisis_types")
@@ -159,7 +161,8 @@ class Service(BaseModel):
         for c in self.example_concerns:
             if c.category is not None and c.category not in self.categories:
                 raise ValueError(
-                    f"相談例「{c.text[:20]}」のカテゴリ {c.category} がサービスのカテゴリにありません"
+                    f"相談例「{c.text[:20]}」のカテゴリ {c.category} が"
+                    "サービスのカテゴリにありません"
                 )
             if c.text not in seen:
                 seen.add(c.text)

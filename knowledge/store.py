@@ -109,7 +109,9 @@ class KnowledgeStore:
         """Example concerns of every active service: what the index matches."""
         return [
             Concern(
-                r["id"], r["service_id"], r["text"],
+                r["id"],
+                r["service_id"],
+                r["text"],
                 r["category"] or json.loads(r["categories"])[0],
             )
             for r in self.db.query(
@@ -158,7 +160,7 @@ class KnowledgeStore:
             data.pop("content_hash")
             data.pop("updated_at")
             data["schedule"] = [
-                Schedule(days=days, opens=o, closes=c)  # type: ignore[arg-type]
+                Schedule.model_validate({"days": days, "opens": o, "closes": c})
                 for (o, c), days in schedules.get(r["id"], {}).items()
             ]
             data["example_concerns"] = concerns.get(r["id"], [])
@@ -168,7 +170,9 @@ class KnowledgeStore:
     # -- writing ---------------------------------------------------------
 
     def _bump(self) -> None:
-        self.db.execute("UPDATE kb_meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'")
+        self.db.execute(
+            "UPDATE kb_meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'"
+        )
 
     def upsert_organization(self, org: Organization) -> bool:
         """Insert or update an organization; True when something changed."""
@@ -180,7 +184,7 @@ class KnowledgeStore:
             if old == org.model_dump():
                 return False
         with self.db.atomic():
-            self.db["organizations"].upsert(row, pk="id")
+            self.db.table("organizations").upsert(row, pk="id")
             self._bump()
         return True
 
@@ -206,7 +210,7 @@ class KnowledgeStore:
         data["content_hash"] = digest
         data["updated_at"] = _now()
         with self.db.atomic():
-            self.db["services"].upsert(data, pk="id")
+            self.db.table("services").upsert(data, pk="id")
             self.db.execute("DELETE FROM schedules WHERE service_id = ?", [service.id])
             for s in service.schedule:
                 for day in s.days:
@@ -223,13 +227,14 @@ class KnowledgeStore:
                 )
             }
             keep = {(c.text, c.category) for c in service.example_concerns}
-            for key, cid in old.items():
-                if key not in keep:
+            for old_key, cid in old.items():
+                if old_key not in keep:
                     self.db.execute("DELETE FROM example_concerns WHERE id = ?", [cid])
             for c in service.example_concerns:
                 if (c.text, c.category) not in old:
                     self.db.execute(
-                        "INSERT INTO example_concerns (service_id, text, category) VALUES (?, ?, ?)",
+                        "INSERT INTO example_concerns (service_id, text, category)"
+                        " VALUES (?, ?, ?)",
                         [service.id, c.text, c.category],
                     )
             self._bump()
@@ -242,7 +247,9 @@ class KnowledgeStore:
         service = self.service(service_id)
         self.upsert_service(service.model_copy(update={"status": status}))
 
-    def apply(self, files: Iterable[OrganizationFile], *, retire_missing: bool = False) -> ApplyReport:
+    def apply(
+        self, files: Iterable[OrganizationFile], *, retire_missing: bool = False
+    ) -> ApplyReport:
         """Write many organizations and services in one transaction."""
         report = ApplyReport()
         files = list(files)

@@ -96,8 +96,9 @@ class SentenceTransformerEmbedder:
         else:
             self._prefix = ("", "")
         self._name = name
-        getter = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension"
+        getter = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
         )
         dim = getter()
         self._dim = int(dim) if dim else int(self._encode(["x"]).shape[1])
@@ -146,7 +147,8 @@ def make_embedder(spec: str) -> Embedder:
             embedder = SentenceTransformerEmbedder(name)
         else:
             raise EmbedderUnavailable(
-                f"unknown embedder {spec!r}: use 'e5-small' or 'sentence-transformers:<name or path>'"
+                f"unknown embedder {spec!r}: use 'e5-small' or "
+                "'sentence-transformers:<name or path>'"
             )
         _cache[spec] = embedder
         return embedder

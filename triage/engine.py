@@ -61,11 +61,11 @@ class Tuning:
     k: int = 40  # neighbours per query
     whole_weight: float = 0.5  # whole message vs best sentence
     lexicon_weight: float = 0.3
-    select_abs: float = 0.3  # a secondary field needs at least this fused score
+    select_abs: float = 0.35  # a secondary field needs at least this fused score
     select_rel: float = 0.0  # ... and this share of the top field's score
     max_categories: int = 3
-    support_lex: float = 0.6  # a lexicon word this strong supports its field on its own
-    support_prob: float = 0.3  # a sentence this sure of its field supports it
+    support_lex: float = 1.1  # a lexicon word this strong supports its field on its own (>1: off)
+    support_prob: float = 0.45  # a sentence this sure of its field supports it
     probe_l2: float = 0.1
     vague_sim: float = 0.83  # below this best similarity and no lexicon word: vague
     vague_margin: float = 0.0  # ... or when a generic opener fits about as well as any concern
@@ -151,7 +151,6 @@ class Triage:
         with self._lock:
             sims, ids = self.index.search(vectors, t.k)
             concern_category = self._concern_category
-            concern_service = self._concern_service
             probe = self._probe
 
         # per query, best similarity per category and the concern behind it
@@ -172,7 +171,11 @@ class Triage:
         hits = lexicon_hits(sentences)
         lex = lexicon_scores(hits)
         lex_vec = np.array([lex.get(c, 0.0) for c in codes])
-        scores = t.whole_weight * whole + (1 - t.whole_weight) * sentence_max + t.lexicon_weight * lex_vec
+        scores = (
+            t.whole_weight * whole
+            + (1 - t.whole_weight) * sentence_max
+            + t.lexicon_weight * lex_vec
+        )
         fused = {c: float(scores[i]) for i, c in enumerate(codes)}
 
         # rules the labelling follows (eval README 3, 4, 6)
@@ -198,7 +201,11 @@ class Triage:
             for c, score in ranked[1:]:
                 if len(selected) >= t.max_categories:
                     break
-                if score >= t.select_abs and score >= t.select_rel * ranked[0][1] and c in supported:
+                if (
+                    score >= t.select_abs
+                    and score >= t.select_rel * ranked[0][1]
+                    and c in supported
+                ):
                     selected.append(c)
         if foreign and "foreign_resident" not in selected:
             selected.append("foreign_resident")
@@ -306,7 +313,9 @@ class Triage:
         if crisis_type is not None:
             for s in self._services.values():
                 if crisis_type in s.crisis_types and s.status == "active":
-                    picks.append(self._match(s, 1.0, f"{CRISIS_LABEL[crisis_type]}のときの窓口です。"))
+                    picks.append(
+                        self._match(s, 1.0, f"{CRISIS_LABEL[crisis_type]}のときの窓口です。")
+                    )
                     taken.add(s.id)
             picks = picks[:3]
         for cat in selected:
@@ -323,7 +332,13 @@ class Triage:
                         scored[sid] = (sim, cid, qi)
             if len(scored) < t.services_per_category:
                 for s in self._services.values():
-                    if cat in s.categories and s.id not in scored and s.id not in taken and s.kind != "hotline" and s.status == "active":
+                    if (
+                        cat in s.categories
+                        and s.id not in scored
+                        and s.id not in taken
+                        and s.kind != "hotline"
+                        and s.status == "active"
+                    ):
                         scored[s.id] = (0.0, -1, 0)
             ranked = sorted(scored.items(), key=lambda kv: kv[1][0], reverse=True)
             for sid, (sim, cid, qi) in ranked[: t.services_per_category]:
@@ -332,7 +347,8 @@ class Triage:
                 if cid >= 0:
                     reason = (
                         f"「{_clip(queries[qi])}」という{label}の相談は、"
-                        f"「{_clip(self._concern_text.get(cid, ''))}」のような相談を受けている窓口が合います。"
+                        f"「{_clip(self._concern_text.get(cid, ''))}」"
+                        "のような相談を受けている窓口が合います。"
                     )
                 else:
                     reason = f"{label}の相談を受けている窓口です。"
@@ -354,7 +370,12 @@ class Triage:
         )
 
 
-CRISIS_LABEL = {"suicide": "命の危険", "violence": "暴力の危険", "child_abuse": "子どもの虐待", "medical": "急病"}
+CRISIS_LABEL = {
+    "suicide": "命の危険",
+    "violence": "暴力の危険",
+    "child_abuse": "子どもの虐待",
+    "medical": "急病",
+}
 
 
 def _clip(text: str, n: int = 40) -> str:

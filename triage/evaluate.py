@@ -68,7 +68,9 @@ def _percentile(values: list[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
-def evaluate(engine: Triage, examples: Iterable[Example], *, details: bool = False) -> dict[str, Any]:
+def evaluate(
+    engine: Triage, examples: Iterable[Example], *, details: bool = False
+) -> dict[str, Any]:
     """The metrics of the triage issue, over ``examples``."""
     examples = list(examples)
     if examples:  # warm up: first call pays for lazy set-up

@@ -88,7 +88,9 @@ class ExemplarIndex:
             return f"unreadable ({type(exc).__name__})"
         if index.ntotal != len(hashes) or index.d != self.embedder.dim:
             return "index and manifest disagree"
-        self._index = faiss.IndexIDMap2(index) if not isinstance(index, faiss.IndexIDMap2) else index
+        self._index = (
+            faiss.IndexIDMap2(index) if not isinstance(index, faiss.IndexIDMap2) else index
+        )
         self._hashes = hashes
         return ""
 
@@ -129,7 +131,7 @@ class ExemplarIndex:
         stale = [cid for cid, h in self._hashes.items() if wanted.get(cid) != h]
         new = [c for c in concerns if self._hashes.get(c.id) != wanted[c.id]]
         if stale:
-            self._index.remove_ids(np.array(stale, dtype=np.int64))
+            self._index.remove_ids(np.array(stale, dtype=np.int64))  # type: ignore[arg-type]
             for cid in stale:
                 del self._hashes[cid]
         if new:
@@ -147,7 +149,11 @@ class ExemplarIndex:
         )
         log.info(
             "triage index %s: +%d -%d = %d concerns in %.2fs",
-            report.action, report.added, report.removed, report.total, report.seconds,
+            report.action,
+            report.added,
+            report.removed,
+            report.total,
+            report.seconds,
         )
         return report
 
@@ -175,7 +181,9 @@ class ExemplarIndex:
         ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
         return np.ascontiguousarray(vectors, dtype=np.float32), ids
 
-    def search(self, queries: Vectors, k: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    def search(
+        self, queries: Vectors, k: int
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
         """Top-``k`` (similarity, concern id) per query; id -1 pads short results."""
         if len(self) == 0 or len(queries) == 0:
             return (

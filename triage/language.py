@@ -33,27 +33,174 @@ _WORD = re.compile(r"[a-zà-ÿ']+", re.I)
 # a few very common function words per language (lower case)
 _STOPWORDS: dict[str, frozenset[str]] = {
     "en": frozenset(
-        "the and i my is are was to of a in it me he she we you not have has with for "
-        "this that do don't can can't help please what how".split()
+        [
+            "the",
+            "and",
+            "i",
+            "my",
+            "is",
+            "are",
+            "was",
+            "to",
+            "of",
+            "a",
+            "in",
+            "it",
+            "me",
+            "he",
+            "she",
+            "we",
+            "you",
+            "not",
+            "have",
+            "has",
+            "with",
+            "for",
+            "this",
+            "that",
+            "do",
+            "don't",
+            "can",
+            "can't",
+            "help",
+            "please",
+            "what",
+            "how",
+        ]
     ),
     "pt": frozenset(
-        "não eu meu minha você que de com para por uma um os as está estou tenho "
-        "muito ajuda trabalho filho filha é".split()
+        [
+            "não",
+            "eu",
+            "meu",
+            "minha",
+            "você",
+            "que",
+            "de",
+            "com",
+            "para",
+            "por",
+            "uma",
+            "um",
+            "os",
+            "as",
+            "está",
+            "estou",
+            "tenho",
+            "muito",
+            "ajuda",
+            "trabalho",
+            "filho",
+            "filha",
+            "é",
+        ]
     ),
-    "es": frozenset("no yo mi que de con para por una un los las está estoy tengo muy ayuda".split()),
+    "es": frozenset(
+        [
+            "no",
+            "yo",
+            "mi",
+            "que",
+            "de",
+            "con",
+            "para",
+            "por",
+            "una",
+            "un",
+            "los",
+            "las",
+            "está",
+            "estoy",
+            "tengo",
+            "muy",
+            "ayuda",
+        ]
+    ),
     "tl": frozenset(
-        "ang ng mga ako po ko sa hindi na ay siya kami namin aking walang trabaho "
-        "tulong anak".split()
+        [
+            "ang",
+            "ng",
+            "mga",
+            "ako",
+            "po",
+            "ko",
+            "sa",
+            "hindi",
+            "na",
+            "ay",
+            "siya",
+            "kami",
+            "namin",
+            "aking",
+            "walang",
+            "trabaho",
+            "tulong",
+            "anak",
+        ]
     ),
     "id": frozenset(
-        "saya tidak yang dan di ini itu ada dengan untuk anak kerja bisa tolong "
-        "sudah belum karena".split()
+        [
+            "saya",
+            "tidak",
+            "yang",
+            "dan",
+            "di",
+            "ini",
+            "itu",
+            "ada",
+            "dengan",
+            "untuk",
+            "anak",
+            "kerja",
+            "bisa",
+            "tolong",
+            "sudah",
+            "belum",
+            "karena",
+        ]
     ),
-    "vi": frozenset("tôi không có và của là được cho với em anh chị tiền việc nhà con".split()),
+    "vi": frozenset(
+        [
+            "tôi",
+            "không",
+            "có",
+            "và",
+            "của",
+            "là",
+            "được",
+            "cho",
+            "với",
+            "em",
+            "anh",
+            "chị",
+            "tiền",
+            "việc",
+            "nhà",
+            "con",
+        ]
+    ),
     # romanised Nepali
     "ne": frozenset(
-        "ma malai mero cha chha chhaina chaina ho hoina garna ra ko lai pani kaam "
-        "paisa sahayog bhayo".split()
+        [
+            "ma",
+            "malai",
+            "mero",
+            "cha",
+            "chha",
+            "chhaina",
+            "chaina",
+            "ho",
+            "hoina",
+            "garna",
+            "ra",
+            "ko",
+            "lai",
+            "pani",
+            "kaam",
+            "paisa",
+            "sahayog",
+            "bhayo",
+        ]
     ),
 }
 

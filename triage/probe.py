@@ -23,8 +23,14 @@ Floats = npt.NDArray[np.float64]
 class CategoryProbe:
     """Multinomial logistic regression on standardised embeddings."""
 
-    def __init__(self, classes: Sequence[str], *, l2: float = 0.1, iterations: int = 300,
-                 learning_rate: float = 0.5) -> None:
+    def __init__(
+        self,
+        classes: Sequence[str],
+        *,
+        l2: float = 0.1,
+        iterations: int = 300,
+        learning_rate: float = 0.5,
+    ) -> None:
         self.classes = list(classes)
         self.l2 = l2
         self.iterations = iterations

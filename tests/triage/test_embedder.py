@@ -38,7 +38,7 @@ def _tiny_sentence_transformer(folder: Path) -> Path:
     from tokenizers.pre_tokenizers import Whitespace
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
-    words = "家賃 払え ない 学校 行け 母 介護 rent school [UNK] [PAD] [CLS] [SEP] [MASK]".split()
+    words = ["家賃", "払え", "ない", "学校", "行け", "母", "介護", "rent", "school", "[UNK]", "[PAD]", "[CLS]", "[SEP]", "[MASK]"]
     vocab = {w: i for i, w in enumerate(words)}
     tok = Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = Whitespace()

@@ -17,7 +17,7 @@ def test_first_open_builds_then_loads(small_store: KnowledgeStore, tmp_path: Pat
     assert first.last_sync is not None and first.last_sync.action == "rebuilt"
     assert first.last_sync.total == 5
     manifest = json.loads((tmp_path / "idx" / MANIFEST_FILE).read_text())
-    assert manifest["embedder"] == make_embedder("e5-small").id
+    assert manifest["embedder"] == make_embedder("e5-small").id + "|query"
     assert manifest["dim"] == 384 and manifest["count"] == 5
     assert manifest["kb_hash"] == small_store.content_hash()
     again = open_triage(small_store, "e5-small", tmp_path / "idx")
