@@ -67,6 +67,7 @@ class Tuning:
     support_lex: float = 1.1  # a lexicon word this strong supports its field on its own (>1: off)
     support_prob: float = 0.45  # a sentence this sure of its field supports it
     probe_l2: float = 0.1
+    embed_whole: bool = False  # embed the whole message too (else: mean of its sentences)
     vague_sim: float = 0.83  # below this best similarity and no lexicon word: vague
     vague_margin: float = 0.0  # ... or when a generic opener fits about as well as any concern
     services_per_category: int = 2
@@ -139,7 +140,15 @@ class Triage:
         if not sentences:  # nothing but spaces, emoji or punctuation
             return Assessment(text=norm, language=language, vague=True, kb_version=self._kb_version)
         queries = [norm] + [s for s in sentences if s != norm]
-        vectors = self.embedder.embed_queries(queries)
+        if len(queries) == 1 or not t.embed_whole:
+            vectors = self.embedder.embed_queries(queries)
+        else:
+            # The whole message is the mean of its sentences: embedding it
+            # again would double the encoder's work for little gain.
+            parts = self.embedder.embed_queries(queries[1:])
+            whole_vec = parts.mean(axis=0)
+            whole_vec /= max(float(np.linalg.norm(whole_vec)), 1e-9)
+            vectors = np.vstack([whole_vec[None, :], parts]).astype(np.float32)
 
         # crisis first: lexicon and rules, escalated by the embedding signal
         crisis_sims = vectors @ self._crisis_vectors.T

@@ -35,7 +35,9 @@ def _has_surrogate(text: str) -> bool:
 _CLAUSE = re.compile(r"(?<=[、,])")
 
 
-def split_sentences(text: str, *, max_sentences: int = MAX_SENTENCES) -> list[str]:
+def split_sentences(
+    text: str, *, max_sentences: int = MAX_SENTENCES, halves_over: int = 60
+) -> list[str]:
     """Split a normalised message into sentences; long ones also into halves.
 
     Residents often pack two troubles into one long sentence joined by 、,
@@ -46,7 +48,7 @@ def split_sentences(text: str, *, max_sentences: int = MAX_SENTENCES) -> list[st
     out: list[str] = []
     for s in sentences:
         out.append(s)
-        if len(s) > 60:
+        if len(s) > halves_over:
             clauses = [c for c in _CLAUSE.split(s) if c.strip()]
             if len(clauses) >= 2:
                 mid = len(clauses) // 2
