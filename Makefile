@@ -23,7 +23,7 @@ install-test: $(VENV)/.installed-test
 
 ## run: install and start the main job
 run: install
-	$(VENV)/bin/tsunagu chat
+	$(VENV)/bin/tsunagu serve
 
 ## test: install with test extras (and the system packages the browser tests need), run everything
 test: install-test

@@ -11,7 +11,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from knowledge import KnowledgeStore, LoadError, export_path, load_path, open_database
+from knowledge import KnowledgeStore, LoadError, export_path, open_database
 from triage import Assessment, TriageError
 
 from .runtime import Runtime, open_runtime
@@ -126,44 +126,96 @@ def eval_(
             typer.echo(json.dumps(row, ensure_ascii=False))
 
 
+KbFormat = Annotated[
+    str | None,
+    typer.Option("--format", help="csv (a folder of the four sheets) or yaml; default: guessed"),
+]
+
+
+def _kb_format(path: Path, fmt: str | None) -> str:
+    if fmt is None:
+        folder = path if path.is_dir() else path.parent
+        has_csv = path.suffix.lower() == ".csv" or (folder / "services.csv").exists()
+        return "csv" if has_csv else "yaml"
+    if fmt not in ("csv", "yaml"):
+        _fail(f"--format must be csv or yaml, not {fmt!r}")
+    return fmt
+
+
 @kb_app.command("load")
-def kb_load(path: Annotated[Path, typer.Argument(help="a YAML file or a folder of them")]) -> None:
-    """Load YAML into the KB (idempotent; a bad file changes nothing)."""
+def kb_load(
+    path: Annotated[Path, typer.Argument(help="a YAML file, a folder of them, or of CSV sheets")],
+    fmt: KbFormat = None,
+    retire_missing: Annotated[
+        bool, typer.Option("--retire-missing", help="retire active services the files omit")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="show what would change; write nothing")
+    ] = False,
+) -> None:
+    """Load YAML or CSV into the KB (idempotent; a bad file changes nothing)."""
+    from knowledge.csvio import preview, read_csv_path
+    from knowledge.files import read_files
+
     setup_logging()
     settings = _settings()
     store = KnowledgeStore(open_database(settings.db_path))
     try:
-        report = load_path(store, path)
+        files = (
+            read_csv_path(path, store).files
+            if _kb_format(path, fmt) == "csv"
+            else read_files(path)
+        )
     except LoadError as exc:
         _fail("nothing was loaded:\n  " + "\n  ".join(str(p) for p in exc.problems))
+    if dry_run:
+        diff = preview(store, files, retire_missing=retire_missing)
+        typer.echo(f"would add {len(diff.added)}: {' '.join(diff.added)}")
+        typer.echo(f"would change {len(diff.changed)}:")
+        for change in diff.changed:
+            typer.echo(f"  {change.id}: {', '.join(change.fields)}")
+        typer.echo(f"would retire {len(diff.retired)}: {' '.join(diff.retired)}")
+        return
+    report = store.apply(files, retire_missing=retire_missing)
     typer.echo(
         f"added {len(report.added)}, changed {len(report.changed)}, "
-        f"unchanged {len(report.unchanged)} services"
+        f"unchanged {len(report.unchanged)}, retired {len(report.retired)} services"
     )
+
+
+kb_app.command("import", help="Same as load: import YAML or CSV (see load --help).")(kb_load)
 
 
 @kb_app.command("export")
 def kb_export(
-    path: Annotated[Path, typer.Argument(help="a folder to write YAML files into")],
+    path: Annotated[Path, typer.Argument(help="a folder to write YAML files or CSV sheets into")],
+    fmt: Annotated[str, typer.Option("--format", help="yaml or csv")] = "yaml",
 ) -> None:
-    """Export the KB as one YAML file per organization."""
+    """Export the KB: one YAML file per organization, or the four CSV sheets."""
+    from knowledge.csvio import export_csv_path
+
     settings = _settings()
     store = KnowledgeStore(open_database(settings.db_path))
-    written = export_path(store, path)
+    if fmt not in ("csv", "yaml"):
+        _fail(f"--format must be csv or yaml, not {fmt!r}")
+    written = export_csv_path(store, path) if fmt == "csv" else export_path(store, path)
     typer.echo(f"wrote {len(written)} files to {path}")
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def bench(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="which benchmark in bench/ (e.g. triage)")],
-    args: Annotated[list[str] | None, typer.Argument(help="passed to the benchmark")] = None,
 ) -> None:
-    """Run a benchmark from the repository's bench/ folder; it prints its figures."""
+    """Run a benchmark from the repository's bench/ folder; it prints its figures.
+
+    Options after the name go to the benchmark (``tsunagu bench triage --help``).
+    """
     script = Path(__file__).resolve().parent.parent / "bench" / f"{name}.py"
     if not script.exists():
         available = sorted(p.stem for p in script.parent.glob("*.py") if not p.stem.startswith("_"))
         _fail(f"no benchmark {name!r}; available: {', '.join(available) or 'none'}")
-    sys.argv = [str(script), *(args or [])]
+    sys.argv = [str(script), *ctx.args]
     runpy.run_path(str(script), run_name="__main__")
 
 
@@ -248,3 +300,44 @@ def serve(
         typer.echo(f"{name + ' webhook:':<18} {base}{path}  [{state}]")
     # no access log: our own log lines say what happened, by id, never by content
     uvicorn.run(fastapi_app, host=host, port=port, log_level="info", access_log=False)
+
+
+staff_app = typer.Typer(help="Staff accounts of the inbox.", no_args_is_help=True)
+app.add_typer(staff_app, name="staff")
+
+
+def _read_password() -> str:
+    """From a prompt (asked twice) or, when stdin is not a terminal, its first line."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        _fail("the two passwords differ")
+    return first
+
+
+@staff_app.command("add")
+def staff_add(
+    name: Annotated[str, typer.Argument(help="the login name")],
+    role: Annotated[str, typer.Option(help="staff or admin")] = "staff",
+) -> None:
+    """Add a staff account; the password is read from a prompt or stdin, never an argument."""
+    import datetime as dt
+
+    import handoff
+    from handoff.staff import ROLES, StaffError, add_staff
+
+    if role not in ROLES:
+        _fail(f"--role must be one of {', '.join(ROLES)}")
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = open_database(settings.db_path)
+    handoff.migrate(db)
+    password = _read_password()
+    try:
+        member = add_staff(db, name, password, role=role, now=dt.datetime.now(dt.UTC))
+    except StaffError as exc:
+        _fail(str(exc))
+    typer.echo(f"added {member.role} {member.name!r}; log in at /inbox")
