@@ -26,7 +26,7 @@ from .embedder import Embedder, make_embedder
 from .index import ExemplarIndex, SyncReport
 from .language import detect_language
 from .lexicon import LexiconHit, lexicon_hits, lexicon_scores
-from .normalise import normalise, split_sentences
+from .normalise import CRISIS_MAX_CHARS, MAX_SENTENCES, normalise, split_sentences
 from .probe import CategoryProbe
 
 log = logging.getLogger(__name__)
@@ -155,7 +155,11 @@ class Triage:
         emb_crisis = {
             ct: float(crisis_sims[:, self._crisis_owner == ct].max()) for ct in CRISIS_EXEMPLARS
         }
-        crisis = detect_crisis(sentences, emb_crisis)
+        crisis_sentences = sentences
+        if len(text) > len(norm) or len(sentences) >= MAX_SENTENCES:
+            full = normalise(text, max_chars=CRISIS_MAX_CHARS)
+            crisis_sentences = split_sentences(full, max_sentences=len(full))
+        crisis = detect_crisis(crisis_sentences, emb_crisis)
 
         with self._lock:
             sims, ids = self.index.search(vectors, t.k)

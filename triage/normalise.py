@@ -6,6 +6,8 @@ import re
 import unicodedata
 
 MAX_CHARS = 4000
+# the crisis check reads further than the encoder: a plea at the end of a long message counts
+CRISIS_MAX_CHARS = 20000
 MAX_SENTENCES = 32
 
 # control characters except tab/newline; NUL and friends never reach the model
@@ -14,7 +16,7 @@ _SPACES = re.compile(r"[ \t\u3000]+")
 _BREAK = re.compile(r"(?<=[。！？!?…])|\n+|(?<=[.])\s+(?=[A-Z0-9\"'(])")
 
 
-def normalise(text: str) -> str:
+def normalise(text: str, *, max_chars: int = MAX_CHARS) -> str:
     """NFKC, no control characters, one space between words; emoji kept intact.
 
     NFKC folds full-width ASCII and half-width kana, so lexicon patterns and
@@ -25,7 +27,7 @@ def normalise(text: str) -> str:
     text = _CONTROL.sub("", text)
     lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\r", "\n").split("\n")]
     text = "\n".join(line for line in lines if line)
-    return text[:MAX_CHARS]
+    return text[:max_chars]
 
 
 def _has_surrogate(text: str) -> bool:

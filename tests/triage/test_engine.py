@@ -118,3 +118,10 @@ def test_assessment_serialises_to_json(sample_engine: Triage) -> None:
     a = sample_engine.assess("母の介護で仕事を辞めました。")
     again = type(a).model_validate_json(a.model_dump_json())
     assert again == a
+
+
+def test_a_crisis_at_the_end_of_a_long_message_is_not_missed(sample_engine: Triage) -> None:
+    text = "近所の公園の話です。" * 700 + "でももう限界で、今夜ためておいた薬を全部飲んで死にます。"
+    assert len(text) > 7000
+    a = sample_engine.assess(text)
+    assert a.crisis is not None and a.crisis.type == "suicide"
