@@ -26,13 +26,14 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 import handoff
+from handoff.staff import staff_count
 from knowledge import KnowledgeStore, open_database
 from triage import open_triage
 
+from . import admin, inbox, webchat
 from . import events as events_mod
 from . import migrations as bot_migrations
 from . import outbox as outbox_mod
-from . import webchat
 from .channels import Sender
 from .conversation import Assessor, Clock, Conversation, system_clock
 from .events import EventWorker, Intake
@@ -147,6 +148,13 @@ def create_app(
         }
 
     app.include_router(webchat.router)
+    inbox.install(app)
+    admin.install(app)
+    if staff_count(db) == 0:
+        log.warning(
+            "staff inbox: no staff accounts yet (there is no default password); create one with"
+            " `tsunagu staff add NAME --role admin`, then log in at /inbox"
+        )
     for channel in ("line", "telegram"):
         if not front_door.channels[channel]:
             log.info("%s: off (no credentials)", channel)

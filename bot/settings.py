@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     office_days: str = Field(default="mon,tue,wed,thu,fri")
     reply_within_minutes: int = 30
 
+    # admin: a service not confirmed for this many months is flagged as stale
+    kb_stale_months: int = Field(default=6, ge=1, le=120)
+
     # outbox delivery: exponential backoff between attempts, then give up
     outbox_backoff_seconds: float = Field(default=2.0, gt=0)
     outbox_backoff_max_seconds: float = Field(default=300.0, gt=0)

@@ -42,7 +42,14 @@ from .cases import (
     update_consent,
 )
 from .migrations import migrate
-from .summary import HouseholdMember, Need, SummaryNote, build_summary, household_members, who_is_writing
+from .summary import (
+    HouseholdMember,
+    Need,
+    SummaryNote,
+    build_summary,
+    household_members,
+    who_is_writing,
+)
 
 __all__ = [
     "PRIORITY_COMPLEX",

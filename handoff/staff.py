@@ -10,6 +10,7 @@ an audit event (with no case).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -143,10 +144,8 @@ def authenticate(
     """The account if the password is right; LoginError otherwise (also while locked)."""
     rows = list(db.query("SELECT * FROM staff WHERE name = ? AND active = 1", [name.strip()]))
     if not rows:
-        try:
+        with contextlib.suppress(VerificationError):
             _hasher.verify(_DUMMY_HASH, password)
-        except VerificationError:
-            pass
         with db.atomic():
             audit(db, None, actor="anonymous", action="login_failed", from_value=None,
                   to_value=None, detail={"reason": "unknown name"}, at=now)
@@ -234,4 +233,5 @@ def end_session(db: sqlite_utils.Database, token: str, *, now: dt.datetime) -> N
 
 def csrf_ok(session: StaffSession, submitted: str | None) -> bool:
     """The form's token matches the session's (constant-time)."""
-    return bool(submitted) and hmac.compare_digest(session.csrf.encode(), (submitted or "").encode())
+    given = (submitted or "").encode()
+    return bool(given) and hmac.compare_digest(session.csrf.encode(), given)

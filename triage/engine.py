@@ -64,9 +64,10 @@ class Tuning:
     select_abs: float = 0.35  # a secondary field needs at least this fused score
     select_rel: float = 0.0  # ... and this share of the top field's score
     max_categories: int = 3
-    support_lex: float = 1.1  # a lexicon word this strong supports its field on its own (>1: off)
+    support_lex: float = 1.0  # a lexicon word this strong supports its field on its own
     support_prob: float = 0.45  # a sentence this sure of its field supports it
     probe_l2: float = 0.1
+    halves_over: int = 60  # a sentence longer than this is also read as two halves
     embed_whole: bool = False  # embed the whole message too (else: mean of its sentences)
     vague_sim: float = 0.83  # below this best similarity and no lexicon word: vague
     vague_margin: float = 0.0  # ... or when a generic opener fits about as well as any concern
@@ -136,7 +137,7 @@ class Triage:
         t = self.tuning
         norm = normalise(text)
         language = detect_language(norm)
-        sentences = split_sentences(norm)
+        sentences = split_sentences(norm, halves_over=t.halves_over)
         if not sentences:  # nothing but spaces, emoji or punctuation
             return Assessment(text=norm, language=language, vague=True, kb_version=self._kb_version)
         queries = [norm] + [s for s in sentences if s != norm]
