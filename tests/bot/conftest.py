@@ -9,16 +9,28 @@ index is the slow part, assessing is fast.
 from __future__ import annotations
 
 import shutil
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlite_utils
+import uvicorn
+from fastapi import FastAPI
 
 from bot.conversation import Conversation
 from bot.settings import Settings
 from knowledge import KnowledgeStore, load_path, open_database, sample_path
-from tests.bot.helpers import IN_HOURS, Clock, Resident, copy_template, make_settings, migrate_all
+from tests.bot.helpers import (
+    IN_HOURS,
+    Clock,
+    Resident,
+    copy_template,
+    make_settings,
+    migrate_all,
+    wait_for,
+)
 from triage import Triage, open_triage
 
 
@@ -86,3 +98,24 @@ def engine(
 @pytest.fixture
 def resident(engine: Conversation) -> Resident:
     return Resident(engine)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def live_url(app: FastAPI) -> Iterator[str]:
+    """The test's app served by uvicorn on loopback, for the browser."""
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, timeout=20, what="uvicorn")
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

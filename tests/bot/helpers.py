@@ -181,3 +181,20 @@ class RecordingSender:
         if self.failures:
             raise self.failures.pop(0)
         self.delivered.append(call)
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+def launch_chromium(playwright: Any) -> Any:
+    """Debian's Chromium under Playwright; missing Chromium is a failure, not a skip."""
+    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: run scripts/system-deps.sh (make test does)"
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)

@@ -10,14 +10,11 @@ import io
 import json
 import re
 import shutil
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -27,7 +24,7 @@ from bot.settings import Settings
 from handoff import staff
 from knowledge import KnowledgeStore, open_database
 from knowledge.csvio import export_csv
-from tests.bot.helpers import IN_HOURS, RunningClock, copy_template, wait_for
+from tests.bot.helpers import IN_HOURS, RunningClock, copy_template, launch_chromium
 from triage import Triage
 
 PASSWORD = "admin password 123"
@@ -42,9 +39,7 @@ SHOKUDO_CONCERNS = [
 
 
 @pytest.fixture
-def app(
-    template_db: Path, settings: Settings, triage_engine: Triage, tmp_path: Path
-) -> FastAPI:
+def app(template_db: Path, settings: Settings, triage_engine: Triage, tmp_path: Path) -> FastAPI:
     copy_template(template_db, settings)
     db = open_database(settings.db_path)
     staff.add_staff(db, "sato", PASSWORD, role="staff", now=T)
@@ -70,8 +65,11 @@ def login(client: TestClient, name: str) -> str:
     page = client.get("/inbox/login")
     token = _CSRF.search(page.text)
     assert token is not None
-    r = client.post("/inbox/login", data={"name": name, "password": PASSWORD,
-                                          "csrf": token.group(1)}, follow_redirects=False)
+    r = client.post(
+        "/inbox/login",
+        data={"name": name, "password": PASSWORD, "csrf": token.group(1)},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     found = _CSRF.search(client.get("/inbox").text)
     assert found is not None
@@ -81,9 +79,9 @@ def login(client: TestClient, name: str) -> str:
 def _service_form(client: TestClient, service_id: str) -> dict[str, Any]:
     """The edit form's current values, as the browser would post them."""
     html = client.get(f"/admin/services/{service_id}").text
-    form = html[html.index('<form method="post" class="edit"'):]
+    form = html[html.index('<form method="post" class="edit"') :]
     values: dict[str, Any] = {"categories": [], "crisis_types": []}
-    for m in re.finditer(r'<input ([^>]*)>', form):
+    for m in re.finditer(r"<input ([^>]*)>", form):
         attrs = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
         name = attrs.get("name")
         if not name:
@@ -119,8 +117,14 @@ def _admin_routes(app: FastAPI) -> list[tuple[str, str]]:
         path = getattr(route, "path", "")
         if path.startswith("/admin"):
             for method in sorted(getattr(route, "methods", set()) - {"HEAD"}):
-                out.append((method, path.replace("{service_id}", "x").replace(
-                    "{org_id}", "x").replace("{sheet}", "services.csv")))
+                out.append(
+                    (
+                        method,
+                        path.replace("{service_id}", "x")
+                        .replace("{org_id}", "x")
+                        .replace("{sheet}", "services.csv"),
+                    )
+                )
     return out
 
 
@@ -134,8 +138,9 @@ def test_every_admin_route_refuses_anonymous_staff_and_csrfless(
         assert r.status_code in (303, 401), (method, path, r.status_code)
     csrf = login(client, "sato")
     for method, path in routes:
-        r = client.request(method, path, data={"csrf": csrf} if method == "POST" else None,
-                           follow_redirects=False)
+        r = client.request(
+            method, path, data={"csrf": csrf} if method == "POST" else None, follow_redirects=False
+        )
         assert r.status_code == 403, (method, path, r.status_code)
     client.cookies.clear()
     login(client, "kanri")
@@ -143,16 +148,24 @@ def test_every_admin_route_refuses_anonymous_staff_and_csrfless(
         if method == "POST":
             r = client.post(path, data={"status": "retired"}, follow_redirects=False)
             assert r.status_code == 403, (path, r.status_code)
-            r = client.post(path, data={"csrf": "wrong", "status": "retired"},
-                            follow_redirects=False)
+            r = client.post(
+                path, data={"csrf": "wrong", "status": "retired"}, follow_redirects=False
+            )
             assert r.status_code == 403, (path, r.status_code)
 
 
 def test_admin_pages_render_strict(client: TestClient) -> None:
     login(client, "kanri")
-    for path in ("/admin", "/admin/services", "/admin/services?stale=1&category=housing",
-                 "/admin/services/new", "/admin/organizations", "/admin/import",
-                 "/admin/reports", "/admin/reports?group=month"):
+    for path in (
+        "/admin",
+        "/admin/services",
+        "/admin/services?stale=1&category=housing",
+        "/admin/services/new",
+        "/admin/organizations",
+        "/admin/import",
+        "/admin/reports",
+        "/admin/reports?group=month",
+    ):
         r = client.get(path)
         assert r.status_code == 200, path
         assert "<script>" not in r.text and "style=" not in r.text, path
@@ -170,8 +183,9 @@ def test_a_bad_edit_names_fields_in_japanese_and_saves_nothing(
     service = store.services()[0]
     version = store.version
     form = _service_form(client, service.id)
-    form.update(csrf=csrf, name="新しい名前", min_age="二十", schedule="月〜金 17:00-09:00",
-                categories=[])
+    form.update(
+        csrf=csrf, name="新しい名前", min_age="二十", schedule="月〜金 17:00-09:00", categories=[]
+    )
     r = client.post(f"/admin/services/{service.id}", data=form)
     assert r.status_code == 422
     assert "整数で書いてください" in r.text  # min_age
@@ -202,8 +216,9 @@ def test_edit_hours_confirm_and_audit(app: FastAPI, client: TestClient) -> None:
     assert event[0] == "kanri"
     assert json.loads(event[1 + 1])["schedule"] != json.loads(event[3])["schedule"]
     # confirming is one click
-    r = client.post(f"/admin/services/{service.id}/confirm", data={"csrf": csrf},
-                    follow_redirects=False)
+    r = client.post(
+        f"/admin/services/{service.id}/confirm", data={"csrf": csrf}, follow_redirects=False
+    )
     assert r.status_code == 303
     assert store.service(service.id).assured_date == IN_HOURS.date()
 
@@ -213,8 +228,11 @@ def test_retire_takes_a_service_out_of_triage(app: FastAPI, client: TestClient) 
     engine = app.state.front_door.conversation.triage
     text = "母が認知症で、介護に疲れてしまいました"
     first = engine.assess(text).services[0].service_id
-    r = client.post(f"/admin/services/{first}/status", data={"csrf": csrf, "status": "retired"},
-                    follow_redirects=False)
+    r = client.post(
+        f"/admin/services/{first}/status",
+        data={"csrf": csrf, "status": "retired"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     assert first not in [s.service_id for s in engine.assess(text).services]
 
@@ -239,8 +257,11 @@ def test_import_with_one_bad_row_changes_nothing_then_a_good_one_applies(
     bad = [list(r) for r in rows]
     bad[2][header.index("status")] = "closed-forever"
     version = store.version
-    files = [("files", (name, data, "text/csv")) for name, data in sheets.items()
-             if name != "services.csv"]
+    files = [
+        ("files", (name, data, "text/csv"))
+        for name, data in sheets.items()
+        if name != "services.csv"
+    ]
     files.append(("files", ("services.csv", sheet(bad), "text/csv")))
     r = client.post("/admin/import", data={"csrf": csrf}, files=files)
     assert r.status_code == 422
@@ -279,40 +300,15 @@ def test_export_zip(client: TestClient) -> None:
 # -- in a real browser ---------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def live_url(app: FastAPI) -> Iterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, timeout=20, what="uvicorn")
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
 @pytest.mark.browser
 def test_an_admin_keeps_the_kb_true_in_chromium(live_url: str, app: FastAPI) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("Debian's chromium is not installed (scripts/system-deps.sh)")
+    from playwright import sync_api
+
     store = KnowledgeStore(app.state.front_door.db)
     service = store.services()[0]
     org = store.organizations()[0]
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-sync"],
-        )
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="ja-JP")
             errors: list[str] = []
@@ -345,9 +341,13 @@ def test_an_admin_keeps_the_kb_true_in_chromium(live_url: str, app: FastAPI) -> 
             page.get_by_label("相談の文").fill("週末、子どもがひとりでごはんを食べていて心配です")
             page.get_by_role("button", name="判定する").click()
             expect(page.locator("#try-result")).to_contain_text("子ども・子育て")
-            expect(page.locator('#try-result li[data-service="hinata-kodomo-shokudo"]')).to_be_visible()
-            page.screenshot(path=str(Path(__file__).resolve().parents[2] / "artifacts"
-                                     / "admin-try.png"), full_page=True)
+            expect(
+                page.locator('#try-result li[data-service="hinata-kodomo-shokudo"]')
+            ).to_be_visible()
+            page.screenshot(
+                path=str(Path(__file__).resolve().parents[2] / "artifacts" / "admin-try.png"),
+                full_page=True,
+            )
             page.goto(f"{live_url}/admin/reports")
             expect(page.locator("svg.chart").first).to_be_visible()
             assert errors == []
@@ -362,11 +362,21 @@ def test_reports_page_and_csv_for_a_period(app: FastAPI, client: TestClient) -> 
     db = app.state.front_door.db
     at = dt.datetime(2025, 6, 2, 1, 0, tzinfo=dt.UTC)
     for i, codes in enumerate((("poverty",), ("poverty", "housing"), ("poverty",))):
-        open_case(db, resident_ref=f"web:{i}", channel="web", urgent=False, language="ja",
-                  assessment=Assessment(text="…", language="ja", categories=[
-                      CategoryFinding(code=c, label=c, score=1.0) for c in codes]),
-                  consent=Consent(share_with_staff=True), at=at,
-                  transcript=[TranscriptEntry(role="resident", text="家賃が払えない", at=at)])
+        open_case(
+            db,
+            resident_ref=f"web:{i}",
+            channel="web",
+            urgent=False,
+            language="ja",
+            assessment=Assessment(
+                text="…",
+                language="ja",
+                categories=[CategoryFinding(code=c, label=c, score=1.0) for c in codes],
+            ),
+            consent=Consent(share_with_staff=True),
+            at=at,
+            transcript=[TranscriptEntry(role="resident", text="家賃が払えない", at=at)],
+        )
     login(client, "kanri")
     page = client.get("/admin/reports?from=2025-06-01&to=2025-06-30").text
     assert re.search(r'id="r-total">3<', page) and "<svg" in page

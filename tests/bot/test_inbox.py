@@ -7,16 +7,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-import socket
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -26,7 +23,14 @@ from bot.inbox import router as inbox_router
 from bot.settings import Settings
 from handoff import staff
 from knowledge import open_database
-from tests.bot.helpers import IN_HOURS, RunningClock, copy_template, make_settings, wait_for
+from tests.bot.helpers import (
+    IN_HOURS,
+    RunningClock,
+    copy_template,
+    launch_chromium,
+    make_settings,
+    wait_for,
+)
 from tests.stubs.events import line_text_event, line_user_id, line_webhook_request
 from tests.stubs.line_api import LineStub
 from triage import Triage
@@ -96,15 +100,21 @@ def _assessment(*codes: str, crisis: str | None = None) -> Assessment:
     )
 
 
-def _open(app: FastAPI, ref: str, *codes: str, crisis: str | None = None,
-          minutes_ago: int = 0) -> handoff.Case:
+def _open(
+    app: FastAPI, ref: str, *codes: str, crisis: str | None = None, minutes_ago: int = 0
+) -> handoff.Case:
     db = app.state.front_door.db
     at = IN_HOURS - dt.timedelta(minutes=minutes_ago)
     return handoff.open_case(
-        db, resident_ref=ref, channel=ref.split(":")[0], assessment=_assessment(*codes, crisis=crisis),
-        consent=handoff.Consent(share_with_staff=True), urgent=crisis is not None,
+        db,
+        resident_ref=ref,
+        channel=ref.split(":")[0],
+        assessment=_assessment(*codes, crisis=crisis),
+        consent=handoff.Consent(share_with_staff=True),
+        urgent=crisis is not None,
         transcript=[handoff.TranscriptEntry(role="resident", text="母の介護がつらい", at=at)],
-        language="ja", at=at,
+        language="ja",
+        at=at,
     )
 
 
@@ -115,8 +125,11 @@ def login(client: TestClient, name: str, password: str = PASSWORD) -> httpx.Resp
     page = client.get("/inbox/login")
     token = _CSRF.search(page.text)
     assert token is not None
-    return client.post("/inbox/login", data={"name": name, "password": password,
-                                             "csrf": token.group(1)}, follow_redirects=False)
+    return client.post(
+        "/inbox/login",
+        data={"name": name, "password": password, "csrf": token.group(1)},
+        follow_redirects=False,
+    )
 
 
 def csrf_of(client: TestClient) -> str:
@@ -142,7 +155,10 @@ ADMIN_ONLY = {"/inbox/audit", "/inbox/cases/{id}/assign"}
 
 def test_every_inbox_route_is_listed_in_the_matrix() -> None:
     paths = {
-        (m, r.path) for r in inbox_router.routes for m in getattr(r, "methods", set()) if m != "HEAD"
+        (m, r.path)
+        for r in inbox_router.routes
+        for m in getattr(r, "methods", set())
+        if m != "HEAD"
     }
     open_paths = {("GET", "/inbox/login"), ("POST", "/inbox/login")}
     expected = {("GET", p.replace("{id}", "{case_id}")) for p in GETS} | {
@@ -152,8 +168,9 @@ def test_every_inbox_route_is_listed_in_the_matrix() -> None:
 
 
 @pytest.mark.parametrize("path", GETS)
-def test_anonymous_gets_are_sent_to_login_or_refused(client: TestClient, app: FastAPI,
-                                                     path: str) -> None:
+def test_anonymous_gets_are_sent_to_login_or_refused(
+    client: TestClient, app: FastAPI, path: str
+) -> None:
     case = _open(app, "line:Uanon", "elderly_care")
     url = path.format(id=case.id)
     page = client.get(url, headers=HTML, follow_redirects=False)
@@ -164,8 +181,9 @@ def test_anonymous_gets_are_sent_to_login_or_refused(client: TestClient, app: Fa
 @pytest.mark.parametrize("path", list(POSTS))
 def test_anonymous_posts_are_refused(client: TestClient, app: FastAPI, path: str) -> None:
     case = _open(app, "line:Uanon", "elderly_care")
-    response = client.post(path.format(id=case.id), data={**POSTS[path], "csrf": "x"},
-                           follow_redirects=False)
+    response = client.post(
+        path.format(id=case.id), data={**POSTS[path], "csrf": "x"}, follow_redirects=False
+    )
     assert response.status_code == 401
     assert handoff.get_case(app.state.front_door.db, case.id).status == "new"
 
@@ -195,24 +213,32 @@ def test_posts_without_the_session_csrf_token_are_refused(
         value = None if token == "missing" else "x" * 43
     login(client, "admin")
     db = app.state.front_door.db
-    before = db.execute("SELECT COUNT(*) FROM audit_events WHERE case_id = ?", [case.id]).fetchone()[0]
+    before = db.execute(
+        "SELECT COUNT(*) FROM audit_events WHERE case_id = ?", [case.id]
+    ).fetchone()[0]
     data = dict(POSTS[path])
     if value is not None:
         data["csrf"] = value
     response = client.post(path.format(id=case.id), data=data, follow_redirects=False)
     assert response.status_code == 403
-    after = db.execute("SELECT COUNT(*) FROM audit_events WHERE case_id = ?", [case.id]).fetchone()[0]
+    after = db.execute("SELECT COUNT(*) FROM audit_events WHERE case_id = ?", [case.id]).fetchone()[
+        0
+    ]
     assert after == before
     assert client.get("/inbox", follow_redirects=False).status_code == 200  # still logged in
 
 
 @pytest.mark.parametrize("path", list(POSTS))
-def test_with_the_token_every_post_works_for_an_admin(client: TestClient, app: FastAPI,
-                                                      path: str) -> None:
+def test_with_the_token_every_post_works_for_an_admin(
+    client: TestClient, app: FastAPI, path: str
+) -> None:
     case = _open(app, "line:Uok", "elderly_care")
     login(client, "admin")
-    response = client.post(path.format(id=case.id), data={**POSTS[path], "csrf": csrf_of(client)},
-                           follow_redirects=False)
+    response = client.post(
+        path.format(id=case.id),
+        data={**POSTS[path], "csrf": csrf_of(client)},
+        follow_redirects=False,
+    )
     assert response.status_code == 303
 
 
@@ -254,8 +280,9 @@ def test_a_wrong_password_five_times_locks_the_account(client: TestClient) -> No
 
 
 def test_the_login_form_needs_its_csrf_cookie(client: TestClient) -> None:
-    response = client.post("/inbox/login", data={"name": "sato", "password": PASSWORD,
-                                                  "csrf": "forged"})
+    response = client.post(
+        "/inbox/login", data={"name": "sato", "password": PASSWORD, "csrf": "forged"}
+    )
     assert response.status_code == 403
 
 
@@ -290,12 +317,15 @@ def test_the_queue_is_ordered_by_priority_then_waiting_time_and_filters(
     assert order == [crisis.id, older_complex.id, complex_.id, other.id]
     assert "3時間20分" in rows and "1時間30分" in rows
     assert re.findall(r'data-case="(\d+)"', client.get("/inbox/queue?category=poverty").text) == [
-        str(older_complex.id), str(other.id)]
+        str(older_complex.id),
+        str(other.id),
+    ]
     handoff.claim(app.state.front_door.db, other.id, actor="sato")
     mine = client.get("/inbox/queue?assignee=sato").text
     assert re.findall(r'data-case="(\d+)"', mine) == [str(other.id)]
     assert re.findall(r'data-case="(\d+)"', client.get("/inbox/queue?status=claimed").text) == [
-        str(other.id)]
+        str(other.id)
+    ]
     assert len(re.findall(r'data-case="', client.get("/inbox/queue?assignee=").text)) == 3
 
 
@@ -314,18 +344,25 @@ def test_the_lifecycle_through_the_case_page_is_audited(client: TestClient, app:
         ("closed", "", 409),  # needs an outcome
         ("closed", "介護サービス利用開始", 200),
     ]:
-        response = client.post(f"{url}/status", data={"csrf": token, "status": status,
-                                                      "reason": reason})
+        response = client.post(
+            f"{url}/status", data={"csrf": token, "status": status, "reason": reason}
+        )
         assert response.status_code == code, (status, response.text[:300])
     client.post(f"{url}/notes", data={"csrf": token, "text": "内部のメモ"})
     db = app.state.front_door.db
     final = handoff.get_case(db, case.id)
     assert final.status == "closed" and final.outcome == "介護サービス利用開始"
-    trail = [(e.actor, e.action, e.from_value, e.to_value) for e in handoff.audit_trail(db, case.id)]
+    trail = [
+        (e.actor, e.action, e.from_value, e.to_value) for e in handoff.audit_trail(db, case.id)
+    ]
     statuses = [(a, f, t) for a, act, f, t in trail if act == "status"]
-    assert statuses == [("sato", "new", "claimed"), ("sato", "claimed", "referred"),
-                        ("sato", "referred", "declined"), ("sato", "declined", "in_support"),
-                        ("sato", "in_support", "closed")]
+    assert statuses == [
+        ("sato", "new", "claimed"),
+        ("sato", "claimed", "referred"),
+        ("sato", "referred", "declined"),
+        ("sato", "declined", "in_support"),
+        ("sato", "in_support", "closed"),
+    ]
     actions = [act for _, act, _, _ in trail]
     assert actions.count("viewed") >= 1 and "assigned" in actions and "note" in actions
     assert ("sato", "declined_reason", None, "定員のため") in trail
@@ -339,8 +376,9 @@ def test_a_reply_goes_out_as_a_line_push_and_notes_never_do(
     _post_line(client, line_stub, CONSULTATION_8050, user)
     line_stub.wait_for_texts(to=user)
     _post_line(client, line_stub, "担当者と話したい", user)
-    case_id = wait_for(lambda: query("SELECT id FROM cases WHERE resident_ref = ?", f"line:{user}"),
-                       what="case")[0]["id"]
+    case_id = wait_for(
+        lambda: query("SELECT id FROM cases WHERE resident_ref = ?", f"line:{user}"), what="case"
+    )[0]["id"]
     line_stub.wait_for_texts(to=user, count=2)
     login(client, "sato")
     token = csrf_of(client)
@@ -351,20 +389,31 @@ def test_a_reply_goes_out_as_a_line_push_and_notes_never_do(
     client.post(f"/inbox/cases/{case_id}/claim", data={"csrf": token})
     client.post(f"/inbox/cases/{case_id}/notes", data={"csrf": token, "text": "ないしょのメモ"})
     client.post(f"/inbox/cases/{case_id}/reply", data={"csrf": token, "text": "担当の佐藤です。"})
-    line_stub.wait_for(lambda: any(d.kind == "push" and d.text == "担当の佐藤です。"
-                                   for d in line_stub.deliveries(user)), timeout=10)
+    line_stub.wait_for(
+        lambda: any(
+            d.kind == "push" and d.text == "担当の佐藤です。" for d in line_stub.deliveries(user)
+        ),
+        timeout=10,
+    )
     assert "ないしょのメモ" not in line_stub.sent_texts(user)
     _post_line(client, line_stub, "ありがとうございます。夕方なら電話に出られます。", user)
-    got = wait_for(lambda: [m for m in client.get(f"/inbox/cases/{case_id}/messages?after=0")
-                            .json()["messages"] if m["text"].startswith("ありがとう")], what="answer")
+    got = wait_for(
+        lambda: [
+            m
+            for m in client.get(f"/inbox/cases/{case_id}/messages?after=0").json()["messages"]
+            if m["text"].startswith("ありがとう")
+        ],
+        what="answer",
+    )
     assert got[0]["role"] == "resident"
     # the bot stays silent while a person has the conversation
     assert line_stub.sent_texts(user)[-1] == "担当の佐藤です。"
 
 
 def _post_line(client: Any, stub: LineStub, text: str, user: str) -> None:
-    body, headers = line_webhook_request(line_text_event(text, user_id=user),
-                                         channel_secret=stub.channel_secret)
+    body, headers = line_webhook_request(
+        line_text_event(text, user_id=user), channel_secret=stub.channel_secret
+    )
     response = client.post("/webhooks/line", content=body, headers=headers)
     assert response.status_code == 200
 
@@ -372,46 +421,22 @@ def _post_line(client: Any, stub: LineStub, text: str, user: str) -> None:
 # -- the whole warm handoff in Chromium ------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def live_url(app: FastAPI) -> Iterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, timeout=20, what="uvicorn")
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
 @pytest.mark.browser
 def test_warm_handoff_in_chromium(
     live_url: str, line_stub: LineStub, query: Callable[..., list[sqlite3.Row]]
 ) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("Debian's chromium is not installed (scripts/system-deps.sh)")
+    from playwright import sync_api
+
     user = line_user_id()
     http = httpx.Client(base_url=live_url)
     _post_line(http, line_stub, CONSULTATION_8050, user)
     line_stub.wait_for_texts(to=user, timeout=30)
     _post_line(http, line_stub, "担当者と話したい", user)
-    case_id = wait_for(lambda: query("SELECT id FROM cases WHERE resident_ref = ?", f"line:{user}"),
-                       what="case")[0]["id"]
+    case_id = wait_for(
+        lambda: query("SELECT id FROM cases WHERE resident_ref = ?", f"line:{user}"), what="case"
+    )[0]["id"]
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-sync"],
-        )
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="ja-JP")
             errors: list[str] = []
@@ -429,7 +454,9 @@ def test_warm_handoff_in_chromium(
             # a new case appears without a reload
             other = line_user_id()
             _post_line(http, line_stub, "もう死にたい。生きていたくない", other)
-            expect(page.locator("tbody#queue-rows tr").first).to_contain_text("危機", timeout=20_000)
+            expect(page.locator("tbody#queue-rows tr").first).to_contain_text(
+                "危機", timeout=20_000
+            )
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "inbox.png"), full_page=True)
 
@@ -439,14 +466,21 @@ def test_warm_handoff_in_chromium(
             expect(summary).to_contain_text("母82歳 認知症")
             expect(summary).to_contain_text("兄52歳 無職 ひきこもり")
             expect(summary).to_contain_text("家族")
-            page.get_by_label("相談者への返信（LINEで送られます）").fill("担当の佐藤です。今日お電話できますか。")
+            page.get_by_label("相談者への返信（LINEで送られます）").fill(
+                "担当の佐藤です。今日お電話できますか。"
+            )
             page.get_by_role("button", name="送信", exact=True).click()
-            line_stub.wait_for(lambda: any(
-                d.kind == "push" and d.text == "担当の佐藤です。今日お電話できますか。"
-                for d in line_stub.deliveries(user)), timeout=15)
+            line_stub.wait_for(
+                lambda: any(
+                    d.kind == "push" and d.text == "担当の佐藤です。今日お電話できますか。"
+                    for d in line_stub.deliveries(user)
+                ),
+                timeout=15,
+            )
             _post_line(http, line_stub, "はい、夕方5時以降ならお願いします。", user)
             expect(page.locator("#transcript li.resident").last).to_contain_text(
-                "夕方5時以降", timeout=20_000)
+                "夕方5時以降", timeout=20_000
+            )
             page.screenshot(path=str(ARTIFACTS / "inbox_case.png"), full_page=True)
             assert errors == []
         finally:

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from bot.app import create_app
 from bot.messages import MAX_INBOUND_TEXT
 from bot.settings import Settings
-from tests.bot.helpers import ELDERLY, IN_HOURS, RunningClock, copy_template, wait_for
+from tests.bot.helpers import (
+    ELDERLY,
+    IN_HOURS,
+    RunningClock,
+    copy_template,
+    launch_chromium,
+    wait_for,
+)
 from triage import Triage
 
 JSON = {"Accept": "application/json"}
@@ -122,44 +126,12 @@ def test_healthz(client: TestClient) -> None:
 # -- in a real browser ---------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def live_url(app: FastAPI) -> Iterator[str]:
-    """The app served by uvicorn on loopback, for the browser."""
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, timeout=20, what="uvicorn")
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
 @pytest.mark.browser
 def test_a_resident_consults_in_chromium(live_url: str) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("Debian's chromium is not installed (scripts/system-deps.sh)")
+    from playwright import sync_api
+
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-            ],
-        )
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 390, "height": 844}, locale="ja-JP")
             errors: list[str] = []
