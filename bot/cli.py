@@ -162,9 +162,7 @@ def kb_load(
     store = KnowledgeStore(open_database(settings.db_path))
     try:
         files = (
-            read_csv_path(path, store).files
-            if _kb_format(path, fmt) == "csv"
-            else read_files(path)
+            read_csv_path(path, store).files if _kb_format(path, fmt) == "csv" else read_files(path)
         )
     except LoadError as exc:
         _fail("nothing was loaded:\n  " + "\n  ".join(str(p) for p in exc.problems))
@@ -341,3 +339,7 @@ def staff_add(
     except StaffError as exc:
         _fail(str(exc))
     typer.echo(f"added {member.role} {member.name!r}; log in at /inbox")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""Benchmark: LINE webhook ingestion against a real ``tsunagu serve`` on loopback.
+
+Starts the local LINE API stub and ``tsunagu serve`` (LINE on, pointed at the
+stub) as separate processes, posts signed text events at fixed rates
+(open loop: a slow ack does not slow the sender) and prints, per rate, the
+ack latency p50/p99, events acknowledged, events answered (a reply or push
+that reached the stub) and events lost. Bounded in count and time; loopback
+only. Run: ``tsunagu bench webhook [--rates 50,200,500] [--seconds 30]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from knowledge import read_files, sample_path  # noqa: E402
+from tests.stubs.events import line_text_event, line_user_id, line_webhook_request  # noqa: E402
+from tests.stubs.line_api import LineStub  # noqa: E402
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_http(url: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"{url} did not come up in {seconds:.0f} s")
+
+
+def _answered(stub_url: str) -> int:
+    stats = httpx.get(f"{stub_url}/v2/__stub__/stats", timeout=5).json()
+    return sum(
+        n
+        for key, n in stats["by_path_status"].items()
+        if key.startswith("POST /v2/bot/message/") and key.endswith(" 200")
+    )
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, round((len(s) - 1) * q))]
+
+
+async def _load(
+    url: str, secret: str, rate: int, seconds: float, texts: list[str]
+) -> tuple[list[float], int, int]:
+    """Send ``rate`` events/s for ``seconds``; returns (latencies ms, acked, errors)."""
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    acked = errors = 0
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(timeout=10, limits=limits) as client:
+
+        async def one(i: int) -> None:
+            nonlocal acked, errors
+            event = line_text_event(
+                texts[i % len(texts)], user_id=line_user_id(f"bench-{rate}-{i}")
+            )
+            body, headers = line_webhook_request(event, channel_secret=secret)
+            started = time.perf_counter()
+            try:
+                r = await client.post(url, content=body, headers=headers)
+            except httpx.HTTPError:
+                errors += 1
+                return
+            latencies.append((time.perf_counter() - started) * 1000)
+            if r.status_code == 200:
+                acked += 1
+            else:
+                errors += 1
+
+        start = time.perf_counter()
+        tasks = []
+        for i in range(total):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i)))
+        await asyncio.gather(*tasks)
+    return latencies, acked, errors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="tsunagu bench webhook")
+    parser.add_argument("--rates", default="50,200,500", help="events per second, comma-separated")
+    parser.add_argument("--seconds", type=float, default=30.0, help="duration of each rate")
+    parser.add_argument(
+        "--drain", type=float, default=300.0, help="max seconds to wait for replies"
+    )
+    args = parser.parse_args()
+
+    texts = [
+        c.text for f in read_files(sample_path()) for s in f.services for c in s.example_concerns
+    ]
+    stub_port, app_port = _port(), _port()
+    stub_url = f"http://127.0.0.1:{stub_port}"
+    app_url = f"http://127.0.0.1:{app_port}"
+    procs: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory() as data:
+        env = {
+            **os.environ,
+            "TSUNAGU_DATA_DIR": data,
+            "TSUNAGU_LINE_CHANNEL_SECRET": LineStub.DEFAULT_CHANNEL_SECRET,
+            "TSUNAGU_LINE_CHANNEL_ACCESS_TOKEN": LineStub.DEFAULT_ACCESS_TOKEN,
+            "TSUNAGU_LINE_API_BASE_URL": stub_url,
+        }
+        try:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "tests.stubs.server", "--port", str(stub_port)],
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            _wait_http(f"{stub_url}/v2/__stub__/stats", 30)
+            log = open(Path(data) / "serve.log", "wb")  # noqa: SIM115
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "bot.cli", "serve", "--port", str(app_port)],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log,
+                    stderr=log,
+                )
+            )
+            started = time.perf_counter()
+            _wait_http(f"{app_url}/healthz", 600)
+            print(
+                f"tsunagu serve ready in {time.perf_counter() - started:.1f} s "
+                f"(first start builds the index); {os.cpu_count()} cores"
+            )
+            print(
+                f"{'rate/s':>6} {'sent':>6} {'acked':>6} {'ack p50':>9} {'ack p99':>9} "
+                f"{'answered':>8} {'lost':>5} {'drain':>7}"
+            )
+            for rate in (int(r) for r in args.rates.split(",") if r):
+                before = _answered(stub_url)
+                lat, acked, errors = asyncio.run(
+                    _load(
+                        f"{app_url}/webhooks/line",
+                        LineStub.DEFAULT_CHANNEL_SECRET,
+                        rate,
+                        args.seconds,
+                        texts,
+                    )
+                )
+                t0 = time.perf_counter()
+                answered = _answered(stub_url) - before
+                while answered < acked and time.perf_counter() - t0 < args.drain:
+                    time.sleep(1)
+                    answered = _answered(stub_url) - before
+                drain = time.perf_counter() - t0
+                sent = int(rate * args.seconds)
+                print(
+                    f"{rate:>6} {sent:>6} {acked:>6} "
+                    f"{_pct(lat, 0.5):>7.1f}ms {_pct(lat, 0.99):>7.1f}ms "
+                    f"{answered:>8} {acked - answered:>5} {drain:>6.1f}s"
+                    + (f"  ({errors} refused/failed)" if errors else "")
+                )
+        finally:
+            for p in reversed(procs):
+                p.send_signal(signal.SIGINT)
+                try:
+                    p.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+
+if __name__ == "__main__":
+    main()
