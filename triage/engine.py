@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits
 
 from knowledge import CATEGORIES, KnowledgeStore, Service
 
@@ -67,8 +68,7 @@ class Tuning:
     support_lex: float = 1.0  # a lexicon word this strong supports its field on its own
     support_prob: float = 0.45  # a sentence this sure of its field supports it
     probe_l2: float = 0.1
-    halves_over: int = 60  # a sentence longer than this is also read as two halves
-    embed_whole: bool = False  # embed the whole message too (else: mean of its sentences)
+    halves_over: int = 120  # a sentence longer than this is also read as two halves
     vague_sim: float = 0.83  # below this best similarity and no lexicon word: vague
     vague_margin: float = 0.0  # ... or when a generic opener fits about as well as any concern
     services_per_category: int = 2
@@ -103,6 +103,9 @@ class Triage:
         self._crisis_vectors = embedder.embed_passages(texts)
         self._crisis_owner = np.array(owners)
         self._generic_vectors = embedder.embed_queries(GENERIC_MESSAGES)
+        # Our matrix products are tiny; OpenBLAS's spinning worker threads
+        # would only compete with the encoder's own threads for the 2 cores.
+        threadpool_limits(limits=1, user_api="blas")
         self._probe = CategoryProbe(list(CATEGORIES), l2=self.tuning.probe_l2)
         self.last_sync: SyncReport | None = None
         self.refresh()
@@ -141,15 +144,7 @@ class Triage:
         if not sentences:  # nothing but spaces, emoji or punctuation
             return Assessment(text=norm, language=language, vague=True, kb_version=self._kb_version)
         queries = [norm] + [s for s in sentences if s != norm]
-        if len(queries) == 1 or not t.embed_whole:
-            vectors = self.embedder.embed_queries(queries)
-        else:
-            # The whole message is the mean of its sentences: embedding it
-            # again would double the encoder's work for little gain.
-            parts = self.embedder.embed_queries(queries[1:])
-            whole_vec = parts.mean(axis=0)
-            whole_vec /= max(float(np.linalg.norm(whole_vec)), 1e-9)
-            vectors = np.vstack([whole_vec[None, :], parts]).astype(np.float32)
+        vectors = self.embedder.embed_queries(queries)
 
         # crisis first: lexicon and rules, escalated by the embedding signal
         crisis_sims = vectors @ self._crisis_vectors.T

@@ -26,6 +26,10 @@ from .embedder import Embedder, Vectors
 
 log = logging.getLogger(__name__)
 
+# A flat search over thousands of concerns takes a millisecond on one thread;
+# faiss's own OpenMP pool would only spin against the encoder's threads.
+faiss.omp_set_num_threads(1)
+
 INDEX_FILE = "concerns.faiss"
 MANIFEST_FILE = "concerns.json"
 
