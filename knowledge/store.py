@@ -40,6 +40,12 @@ class ApplyReport:
     retired: list[str] = field(default_factory=list)
 
 
+def _organization(row: dict[str, Any]) -> Organization:
+    row = dict(row)
+    row.pop("updated_at")
+    return Organization.model_validate(row)
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -60,21 +66,13 @@ class KnowledgeStore:
         return int(row[0])
 
     def organization(self, org_id: str) -> Organization:
-        row = self.db.execute("SELECT * FROM organizations WHERE id = ?", [org_id]).fetchone()
-        if row is None:
+        rows = list(self.db.query("SELECT * FROM organizations WHERE id = ?", [org_id]))
+        if not rows:
             raise NotFound(f"organization {org_id!r} does not exist")
-        cols = [d[0] for d in self.db.execute("SELECT * FROM organizations LIMIT 0").description]
-        data = dict(zip(cols, row, strict=True))
-        data.pop("updated_at")
-        return Organization.model_validate(data)
+        return _organization(rows[0])
 
     def organizations(self) -> list[Organization]:
-        rows = self.db.query("SELECT * FROM organizations ORDER BY id")
-        out = []
-        for row in rows:
-            row.pop("updated_at")
-            out.append(Organization.model_validate(row))
-        return out
+        return [_organization(r) for r in self.db.query("SELECT * FROM organizations ORDER BY id")]
 
     def service(self, service_id: str) -> Service:
         rows = list(self.db.query("SELECT * FROM services WHERE id = ?", [service_id]))

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import shutil
 import socket
+import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlite_utils
 import uvicorn
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from bot.conversation import Conversation
 from bot.settings import Settings
@@ -119,3 +122,23 @@ def live_url(app: FastAPI) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    """The test module's app with its lifespan (workers) running."""
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture
+def query(app: FastAPI) -> Iterator[Callable[..., list[sqlite3.Row]]]:
+    """Read the app's database on a connection of our own (the app's is its loop's)."""
+    conn = sqlite3.connect(app.state.front_door.settings.db_path)
+    conn.row_factory = sqlite3.Row
+
+    def run(sql: str, *params: Any) -> list[sqlite3.Row]:
+        return conn.execute(sql, params).fetchall()
+
+    yield run
+    conn.close()

@@ -10,7 +10,6 @@ import io
 import json
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +53,6 @@ def app(template_db: Path, settings: Settings, triage_engine: Triage, tmp_path: 
     engine = Triage(store, triage_engine.embedder, index_dir, tuning=triage_engine.tuning)
     return create_app(settings, now=RunningClock(IN_HOURS), triage=engine)
 
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as c:
-        yield c
 
 
 def login(client: TestClient, name: str) -> str:

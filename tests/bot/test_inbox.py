@@ -8,7 +8,7 @@ import datetime as dt
 import logging
 import re
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,22 +72,6 @@ def app(template_db: Path, line_settings: Settings, triage_engine: Triage) -> Fa
     return create_app(line_settings, now=RunningClock(IN_HOURS), triage=triage_engine)
 
 
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as c:
-        yield c
-
-
-@pytest.fixture
-def query(line_settings: Settings) -> Iterator[Callable[..., list[sqlite3.Row]]]:
-    conn = sqlite3.connect(line_settings.db_path)
-    conn.row_factory = sqlite3.Row
-
-    def run(sql: str, *params: Any) -> list[sqlite3.Row]:
-        return conn.execute(sql, params).fetchall()
-
-    yield run
-    conn.close()
 
 
 def _assessment(*codes: str, crisis: str | None = None) -> Assessment:

@@ -9,7 +9,7 @@ import logging
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,23 +60,6 @@ def app(template_db: Path, tg_settings: Settings, triage_engine: Triage) -> Fast
     return create_app(tg_settings, now=RunningClock(IN_HOURS), triage=triage_engine)
 
 
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as c:
-        yield c
-
-
-@pytest.fixture
-def query(tg_settings: Settings) -> Iterator[Callable[..., list[sqlite3.Row]]]:
-    """Read the app's database on a connection of our own (the app's is its loop's)."""
-    conn = sqlite3.connect(tg_settings.db_path)
-    conn.row_factory = sqlite3.Row
-
-    def run(sql: str, *params: Any) -> list[sqlite3.Row]:
-        return conn.execute(sql, params).fetchall()
-
-    yield run
-    conn.close()
 
 
 def post(client: TestClient, update: JSONDict, secret: str | None = SECRET) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,11 +30,6 @@ def app(template_db: Path, settings: Settings, triage_engine: Triage) -> FastAPI
     copy_template(template_db, settings)
     return create_app(settings, now=RunningClock(IN_HOURS), triage=triage_engine)
 
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as c:
-        yield c
 
 
 def _bot_messages(client: TestClient) -> list[dict[str, object]]:
