@@ -29,6 +29,13 @@ from .language import detect_language
 from .lexicon import LexiconHit, lexicon_hits, lexicon_scores
 from .normalise import CRISIS_MAX_CHARS, MAX_SENTENCES, normalise, split_sentences
 from .probe import CategoryProbe
+from .support import (
+    children_present,
+    is_joking,
+    is_past,
+    is_self_introduction,
+    is_under_care,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +61,26 @@ GENERIC_MESSAGES = [
     "Can I talk to someone?",
 ]
 
+# Sentences that carry no topic of their own: closings, pleas for advice,
+# bare self-introductions. A sentence closer to one of these than to any
+# concern supports no field (its probe reading is noise, usually "health").
+GENERIC_SENTENCES = [
+    "どうすればいいでしょうか",
+    "どうしたらいいのかわかりません",
+    "何からすればいいのかわからない",
+    "教えてください",
+    "助けてください",
+    "よろしくお願いします",
+    "相談に乗ってもらえますか",
+    "どこに連絡すればいいですか",
+    "よくわからなくて不安です",
+    "自分ではもうどうにもできません",
+    "30代の会社員です",
+    "田中と申します",
+    "What should I do?",
+    "Please help me",
+]
+
 
 @dataclass(frozen=True)
 class Tuning:
@@ -67,10 +94,12 @@ class Tuning:
     max_categories: int = 3
     support_lex: float = 1.0  # a lexicon word this strong supports its field on its own
     support_prob: float = 0.45  # a sentence this sure of its field supports it
+    support_hint: float = 0.5  # ... or leaning to it with a lexicon word this strong
     probe_l2: float = 0.1
     halves_over: int = 120  # a sentence longer than this is also read as two halves
     vague_sim: float = 0.83  # below this best similarity and no lexicon word: vague
     vague_margin: float = 0.0  # ... or when a generic opener fits about as well as any concern
+    sentence_generic_margin: float = 0.0  # a sentence this close to a generic phrase shows no need
     services_per_category: int = 2
     max_services: int = 5
 
@@ -103,6 +132,9 @@ class Triage:
         self._crisis_vectors = embedder.embed_passages(texts)
         self._crisis_owner = np.array(owners)
         self._generic_vectors = embedder.embed_queries(GENERIC_MESSAGES)
+        self._generic_sentence_vectors = embedder.embed_queries(
+            GENERIC_MESSAGES + GENERIC_SENTENCES
+        )
         # Our matrix products are tiny; OpenBLAS's spinning worker threads
         # would only compete with the encoder's own threads for the 2 cores.
         threadpool_limits(limits=1, user_api="blas")
@@ -199,12 +231,25 @@ class Triage:
         ranked = sorted(fused.items(), key=lambda kv: kv[1], reverse=True)
 
         generic_sim = float((vectors @ self._generic_vectors.T).max())
+        generic_sims = (vectors @ self._generic_sentence_vectors.T).max(axis=1)
         vague = (
             not hits
             and crisis.type is None
             and (top_sim < t.vague_sim or generic_sim >= top_sim - t.vague_margin)
         )
-        supported = self._supported(queries, probs, hits, codes)
+        # a sentence that fits a generic phrase as well as any concern, that
+        # only introduces the writer, or that jokes, shows no need of its own
+        meaningful = [
+            qi == 0
+            or (
+                float(generic_sims[qi])
+                < max((v[0] for v in best[qi].values()), default=0.0) - t.sentence_generic_margin
+                and not is_self_introduction(queries[qi])
+                and not is_joking(queries[qi])
+            )
+            for qi in range(n_q)
+        ]
+        supported = self._supported(queries, probs, hits, codes, meaningful)
         selected = [ranked[0][0]]
         if not vague:
             for c, score in ranked[1:]:
@@ -218,6 +263,8 @@ class Triage:
                     selected.append(c)
         if foreign and "foreign_resident" not in selected:
             selected.append("foreign_resident")
+        if not vague:
+            self._household_rules(selected, ranked, norm, lex, foreign)
 
         findings = [
             CategoryFinding(
@@ -250,12 +297,43 @@ class Triage:
             kb_version=self._kb_version,
         )
 
+    def _household_rules(
+        self,
+        selected: list[str],
+        ranked: Sequence[tuple[str, float]],
+        text: str,
+        lex: dict[str, float],
+        foreign: bool,
+    ) -> None:
+        """Fields the labelling rules add once others are known (eval README 5, 6)."""
+        t = self.tuning
+        if len(selected) == 1 and (foreign or selected[0] == "foreign_resident"):
+            # rule 6: a foreign resident's message carries the real need too
+            selected.append(next(c for c, _ in ranked if c not in selected))
+        if (
+            len(selected) < t.max_categories
+            and "dv_abuse" in selected
+            and "child_family" not in selected
+            and children_present(text)
+        ):
+            # rule 5: children present during partner violence
+            selected.append("child_family")
+        if (
+            len(selected) < t.max_categories
+            and "living_environment" in selected
+            and "elderly_care" not in selected
+            and lex.get("elderly_care", 0.0) >= t.support_hint
+        ):
+            # an older person's home in disorder needs the elderly watch (見守り) too
+            selected.append("elderly_care")
+
     def _supported(
         self,
         queries: Sequence[str],
         probs: npt.NDArray[np.float64],
         hits: Sequence[LexiconHit],
         codes: Sequence[str],
+        meaningful: Sequence[bool],
     ) -> set[str]:
         """Fields that some sentence is mainly about, or that a strong word names.
 
@@ -263,12 +341,18 @@ class Triage:
         passing (a past hospital stay) is not a need.
         """
         t = self.tuning
-        supported = {h.category for h in hits if h.weight >= t.support_lex}
+        background = {q for q in queries if is_under_care(q)}
+        supported = {
+            h.category for h in hits if h.weight >= t.support_lex and h.sentence not in background
+        }
         for qi, query in enumerate(queries):
+            if not meaningful[qi] or query in background:
+                continue
             lex = lexicon_scores([h for h in hits if h.sentence == query])
             row = probs[qi] + t.lexicon_weight * np.array([lex.get(c, 0.0) for c in codes])
             top = int(row.argmax())
-            if probs[qi][top] >= t.support_prob or lex.get(codes[top], 0.0) > 0:
+            hinted = lex.get(codes[top], 0.0) >= t.support_hint and not is_past(query)
+            if probs[qi][top] >= t.support_prob or hinted:
                 supported.add(codes[top])
         return supported
 

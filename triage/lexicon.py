@@ -27,6 +27,12 @@ _RAW: dict[str, list[tuple[str, float]]] = {
             0.6,
         ),
         (r"寝たきり|足腰が(弱|悪)|転倒|一人暮らしの(母|父|親)|独居(の|高齢)", 0.6),
+        # an older person by age: 母(78), 80代の男性, 70代女性
+        (
+            r"(母|父|親|祖母|祖父|義母|義父|おかん|おとん|おふくろ|親父)\s*\(\s*(6[5-9]|[7-9]\d|1[01]\d)\s*(歳|才)?\s*\)|"
+            r"[7-9]0(代|歳代)(後半|前半)?の?(男性|女性|方|かた|人|おじいさん|おばあさん|夫婦|ご夫婦)",
+            0.6,
+        ),
         (
             r"elderly|dementia|my (old|aged|elderly) (mother|father|parent)s?|nursing care|care home",
             0.8,
@@ -35,14 +41,18 @@ _RAW: dict[str, list[tuple[str, float]]] = {
     ],
     "disability": [
         (
-            r"障(害|がい|碍)(者|児)?(手帳|年金|福祉|サービス|支援)?|障害のある|発達障|自閉|ADHD|アスペルガー|知的障|精神障|身体障",
+            r"障(害|がい|碍)(者|児)?(手帳|年金|福祉|サービス|支援)?|障害のある|発達障|自閉|ADHD|アスペルガー|知的障|精神障|身体障|"
+            r"ダウン症|脳性(麻痺|まひ)|高次脳機能|学習障|知的(な)?遅れ|療育",
             1.0,
         ),
         (
             r"療育手帳|精神保健福祉手帳|身体障害者手帳|手帳(を|の)(取|申請)|障害年金|就労継続支援|就労移行|B型|A型作業所|作業所|グループホーム|放課後等デイ",
             1.0,
         ),
-        (r"車いす|車椅子|視覚障|聴覚障|耳が聞こえ|目が見えな|盲|ろう者|難聴|医療的ケア|重度", 0.7),
+        (
+            r"車いす|車椅子|視覚障|聴覚障|耳が聞こえ|目が見えな|全盲|弱視|盲(?:目|導|学校|ろう)|ろう者|難聴|医療的ケア|重度",
+            0.7,
+        ),
         (r"親亡き後|親なき後|親が(死|亡くな)ん?だ後", 1.0),
         (r"disabilit|autis|wheelchair|special needs", 0.8),
     ],
@@ -63,17 +73,21 @@ _RAW: dict[str, list[tuple[str, float]]] = {
         (r"(子ども|子供|こども|幼い|小さい子|わが子|我が子)", 0.3),
         (r"孫(を|の)(育て|面倒|世話)|孫育て", 1.0),
         (
-            r"아이|아기|자녀|孩子|宝宝|con tôi|con gái|con trai|meu filho|minha filha|anak saya|bachha|garbhawati|mang thai|임신|怀孕",
+            r"아이|아기|자녀|딸|아들|육아|孩子|宝宝|女儿|儿子|育儿|con tôi|con gái|con trai|nuôi con|meu filho|minha filha|"
+            r"grávida|gravidez|anak saya|hamil|buntis|anak ko|bachha|chhora|chhori|garbhawati|mang thai|임신|怀孕",
             0.6,
         ),
         (r"pregnan|baby|childcare|daycare|single (mother|father|parent)|parenting", 0.8),
     ],
     "poverty": [
         (
-            r"お金が(ない|無い|なく|足りな)|生活費|生活(が|の)(苦し|困窮|できな)|生活保護|困窮|貧困|家計|赤字|貯金(が|も)(ない|尽き|底)|所持金|食費",
+            r"お金が(ない|無い|なく|足りな)|お金に(困|こま)|生活費|生活(が|の)(苦し|困窮|できな)|生活保護|困窮|貧困|家計|赤字|貯金(が|も)(ない|尽き|底)|所持金|食費",
             1.0,
         ),
-        (r"家賃(が|を)?(払え|はらえ|滞納|ため|遅れ)|滞納|払えな|支払いが(でき|遅)|督促", 1.0),
+        (
+            r"家賃(が|を|も)?.{0,6}?(払え|はらえ|払って(い)?な|滞納|ため|溜め|遅れ|待って)|滞納|払えな|支払いが(でき|遅)|督促",
+            1.0,
+        ),
         (r"(電気|ガス|水道|ライフライン|携帯)(が|を|も)?(止ま|とま|止め)|料金(が|を)?払え", 1.0),
         (
             r"食べ(る)?物が(ない|無い)|食べるものが|ご飯が食べ|(1|一)日(1|一)食|食料|フードバンク|米(が|も)ない|お腹(が)?すい",
@@ -89,13 +103,14 @@ _RAW: dict[str, list[tuple[str, float]]] = {
             0.8,
         ),
         (
-            r"sem dinheiro|não (tenho|consigo) pagar|aluguel|không có tiền|walang pera|tidak punya uang|没有钱|돈이 없",
+            r"sem dinheiro|não (tenho|consigo) pagar|aluguel|không có tiền|tiền nhà|walang pera|upa sa bahay|"
+            r"tidak punya uang|uang sewa|没有钱|房租|交不起|돈이 없|월세|집세|생활비",
             0.9,
         ),
     ],
     "employment": [
         (
-            r"仕事(を)?(探|さが)|職(を)?探|求職|就職|就活|転職|再就職|ハローワーク|ハロワ|職業訓練|面接に(落ち|受から)",
+            r"仕事(を|も)?(探|さが)|職(を|も)?探|求職|就職|就活|転職|再就職|ハローワーク|ハロワ|職業訓練|面接に(落ち|受から)",
             1.0,
         ),
         (
@@ -112,7 +127,8 @@ _RAW: dict[str, list[tuple[str, float]]] = {
             0.6,
         ),
         (
-            r"\bjob\b|\bwork(ing)?\b|unemploy|fired|laid off|employer|boss|overtime|unpaid wages|mất việc|trabaho|emprego|trabalho|pekerjaan|kaam|工作|직장|일자리",
+            r"\bjob\b|\bwork(ing)?\b|unemploy|fired|laid off|employer|boss|overtime|unpaid wages|mất việc|việc làm|bị sa thải|trabaho|emprego|trabalho|demitid|desempregad|"
+            r"pekerjaan|dipecat|kaam|工作|失业|解雇|직장|일자리|해고|구직",
             0.7,
         ),
     ],
@@ -122,7 +138,7 @@ _RAW: dict[str, list[tuple[str, float]]] = {
             1.0,
         ),
         (
-            r"立ち退き|退去(を|の)?(求め|通知|期限)|追い出|出て行(け|って)|契約(を)?(更新|解除)|保証人|連帯保証|家を(失|なく)|ホームレス|路上|ネットカフェ|車(の中|中)で(寝|生活)|車中泊|野宿",
+            r"立ち退き|退去(を|の)?(求め|通知|期限)|追い出|出て(行|い)(け|って)|契約(を)?(更新|解除)|保証人|連帯保証|家を(失|なく)|ホームレス|路上|ネットカフェ|車(の中|中)で(寝|生活)|車中泊|野宿",
             1.0,
         ),
         (
@@ -145,9 +161,11 @@ _RAW: dict[str, list[tuple[str, float]]] = {
             1.0,
         ),
         (
-            r"病院|受診|通院|治療|病気|難病|がん|癌|持病|入院|手術|医療費|薬(が|を)?(飲|もら|切れ)|体調|具合|痛(い|み)|熱が|倒れ|意識が|息(が)?(苦し|でき)|呼吸",
+            r"受診|通院|治療|病気|難病|がん|癌|持病|薬(が|を)?(飲|もら|切れ)|体調|具合|痛(い|み)|熱が|倒れ|意識が|息(が)?(苦し|でき)|呼吸",
             0.7,
         ),
+        # a place or an event, not yet a need: 病院から手紙が来る, 去年入院した
+        (r"病院|入院|手術", 0.4),
         (r"保健(師|センター|所)", 0.8),
         (r"疲れ(果て|切っ)|限界|しんどい|つらい|辛い|苦しい", 0.3),
         (
@@ -177,7 +195,7 @@ _RAW: dict[str, list[tuple[str, float]]] = {
     "dv_abuse": [
         (r"DV|ドメスティック|配偶者(から|の)?暴力|モラハラ|デートDV|経済的DV|精神的DV", 1.0),
         (
-            r"(夫|旦那|主人|妻|嫁|彼氏|彼女|パートナー|恋人|元夫|元妻|元彼|元カレ|元カノ|交際相手|同居人)(から|に|が)(.{0,12})(殴|なぐ|叩|たた|蹴|け(ら|っ)|暴力|暴言|暴れ|あばれ|怒鳴|どな|首を|脅|おど|束縛|監視|無理やり|むりやり|お金を(渡さ|くれ)|生活費を(渡さ|くれ))",
+            r"((?<![丈工])夫|旦那|主人|妻|嫁|彼氏|彼女|パートナー|恋人|元夫|元妻|元彼|元カレ|元カノ|交際相手|同居人)(から|に|が)(.{0,12})(殴|なぐ|叩|たた|蹴|け(ら|っ)|暴力|暴言|暴れ|あばれ|怒鳴|どな|首を|脅|おど|束縛|監視|無理やり|むりやり|お金を(渡さ|くれ)|生活費を(渡さ|くれ))",
             1.0,
         ),
         (
@@ -185,7 +203,7 @@ _RAW: dict[str, list[tuple[str, float]]] = {
             1.0,
         ),
         (r"シェルター|保護命令|接近禁止|逃げ(たい|てきた|出したい)", 0.6),
-        (r"(夫|旦那|主人|妻|彼氏|パートナー|元夫|元彼)", 0.2),
+        (r"((?<![丈工])夫(?!婦)|旦那|主人|妻|彼氏|パートナー|元夫|元彼)", 0.2),
         (
             r"(husband|boyfriend|partner|ex|wife|girlfriend) (hits|hit|beats|beat|kicks|threatens|threatened|hurts|hurt)|domestic violence|abusive (husband|partner|relationship)|stalk",
             1.0,
@@ -200,12 +218,20 @@ _RAW: dict[str, list[tuple[str, float]]] = {
         (r"弁護士|司法書士|法テラス|裁判|訴え|訴訟|調停|示談|法律(相談|的)", 1.0),
         (r"離婚|親権|慰謝料|相続|遺産|遺言|成年後見|後見人|保佐|任意後見", 1.0),
         (
-            r"詐欺|だまされ|騙され|架空請求|悪質(商法|業者)|訪問販売|クーリングオフ|消費生活センター|投資(話|詐欺|で損)|SNS(で知り合|投資)|ロマンス詐欺|闇バイト|闇バイ|高額(な)?(請求|契約)|解約(でき|させ)",
+            r"詐欺|だまされ|騙され|架空請求|悪質(商法|業者)|訪問販売|買わされ|契約させられ|"
+            r"(身に)?覚えのない(契約|請求|買い物|引き落とし)|次々販売|点検商法|送り(付|つ)け|"
+            r"ローン(が|を)組ま(れ|され)|クーリングオフ|消費生活センター|投資(話|詐欺|で損)|SNS(で知り合|投資)|ロマンス詐欺|闇バイト|闇バイ|高額(な)?(請求|契約)|解約(でき|させ)",
             1.0,
         ),
         (
             r"契約(トラブル|を解除)|損害賠償|未払い(の)?(養育費|給料)|前科|出所|刑務所|仮釈放|保護観察",
             0.6,
+        ),
+        # the hooks and threats of "dark" part-time jobs and extortion
+        (
+            r"(免許証|身分証|保険証|マイナンバーカード)(の(写真|画像|コピー))?を(送|渡)|"
+            r"個人情報を(送|渡|握|知られ)|脅迫|恐喝|ゆすられ|受け子|出し子|裏バイト|高額バイト",
+            0.8,
         ),
         (r"\bdebt|lawyer|loan shark|divorce|inheritance|scam|fraud|court", 0.9),
     ],
@@ -226,7 +252,10 @@ _RAW: dict[str, list[tuple[str, float]]] = {
             r"(小|中|高)学生|(小|中|高)(1|2|3|4|5|6|一|二|三|四|五|六)(年)?の?(息子|娘|子)|高校生|中学生|小学生|大学生?|専門学校",
             0.3,
         ),
-        (r"학교|입학|上学|入学|学校的|học sinh|trường học|escola|sekolah", 0.7),
+        (
+            r"학교|입학|上学|入学|上小学|读小学|上初中|学校的|học sinh|trường học|đi học|escola|sekolah|paaralan",
+            0.7,
+        ),
         (
             r"bully|bullied|school refusal|won't go to school|skipping school|truant|teacher|tuition",
             0.9,
@@ -245,7 +274,10 @@ _RAW: dict[str, list[tuple[str, float]]] = {
             r"visa|residence (card|status)|immigration|technical intern|foreigner|japanese language|don't (speak|understand|read) japanese",
             1.0,
         ),
-        (r"tiếng Nhật|thực tập sinh|visto|日语|签证|일본어|비자|bahasa Jepang|nihongo|jepang", 1.0),
+        (
+            r"tiếng Nhật|thực tập sinh|thị thực|visto|日语|签证|居留|일본어|비자|체류|bahasa Jepang|nihongo|jepang",
+            1.0,
+        ),
     ],
     "living_environment": [
         (
@@ -265,7 +297,7 @@ _RAW: dict[str, list[tuple[str, float]]] = {
             0.7,
         ),
         (
-            r"セルフネグレクト|身なり(が|を)|入浴(して|しな)|風呂に入(って|ら)ない|家が荒れ|空き家",
+            r"セルフネグレクト|(部屋|家|家の中|室内)(が|も|は)?[^。]{0,6}散らか|身なり(が|を)|入浴(して|しな)|風呂に入(って|ら)ない|家が荒れ|空き家",
             0.8,
         ),
         (r"hoard|garbage (piles|house)|neighbou?r|noise|smell", 0.8),
@@ -296,6 +328,7 @@ class LexiconHit:
     weight: float
     matched: str
     sentence: str
+    entry: int = 0  # which entry of the category matched
 
 
 _COMPILED: dict[str, list[tuple[re.Pattern[str], float]]] = {
@@ -303,29 +336,36 @@ _COMPILED: dict[str, list[tuple[re.Pattern[str], float]]] = {
 }
 
 
+# A word followed by "if it becomes / might become" is a worry about the
+# future, not a need yet (eval README rule 1: a child refusing school who
+# *might* become hikikomori stays education only).
+_FUTURE = re.compile(
+    r"(?:に|と)(?:なったら|なっちゃったら|なってしまったら|なるのでは|なるんじゃ|なら(?:ないか|へんか)|"
+    r"なりそう|なるかも|なりかね|なる前に|なるのが(?:心配|不安|怖))"
+)
+
+
 def lexicon_hits(sentences: Sequence[str]) -> list[LexiconHit]:
     """Every entry that matches a sentence (one hit per entry per sentence)."""
     hits = []
-    seen: set[tuple[str, int]] = set()
-    for sentence in sentences:
+    for sentence in dict.fromkeys(sentences):
         for cat, entries in _COMPILED.items():
             for i, (pattern, weight) in enumerate(entries):
-                if (cat, i) in seen:
-                    continue
-                m = pattern.search(sentence)
-                if m:
-                    seen.add((cat, i))
-                    hits.append(LexiconHit(cat, weight, m.group(0), sentence))
+                for m in pattern.finditer(sentence):
+                    if not _FUTURE.match(sentence, m.end()):
+                        hits.append(LexiconHit(cat, weight, m.group(0), sentence, i))
+                        break
     return hits
 
 
 def lexicon_scores(hits: Sequence[LexiconHit]) -> dict[str, float]:
-    """Per category: the best weight plus a little for further distinct words, capped."""
-    best: dict[str, list[float]] = {}
+    """Per category: the best weight plus a little for further distinct entries, capped."""
+    best: dict[str, dict[int, float]] = {}
     for h in hits:
-        best.setdefault(h.category, []).append(h.weight)
+        entries = best.setdefault(h.category, {})
+        entries[h.entry] = max(entries.get(h.entry, 0.0), h.weight)
     out = {}
-    for cat, weights in best.items():
-        weights.sort(reverse=True)
+    for cat, by_entry in best.items():
+        weights = sorted(by_entry.values(), reverse=True)
         out[cat] = min(1.5, weights[0] + 0.25 * sum(weights[1:3]))
     return out

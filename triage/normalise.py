@@ -13,7 +13,8 @@ MAX_SENTENCES = 32
 # control characters except tab/newline; NUL and friends never reach the model
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t\u3000]+")
-_BREAK = re.compile(r"(?<=[。！？!?…])|\n+|(?<=[.])\s+(?=[A-Z0-9\"'(])")
+_BREAK = re.compile(r"(?<=[。！？!?…])|\n+|(?<=[.])\s+(?=[^\sa-z])")
+_OPEN, _CLOSE = "「『", "」』"
 
 
 def normalise(text: str, *, max_chars: int = MAX_CHARS) -> str:
@@ -44,8 +45,10 @@ def split_sentences(
 
     Residents often pack two troubles into one long sentence joined by 、,
     so a sentence over 60 characters is also offered as two clause groups.
+    A quoted utterance (兄から「もう疲れた。ごめん」って来た) stays in its
+    sentence: its pieces alone mean nothing.
     """
-    parts = [p.strip() for p in _BREAK.split(text)]
+    parts = _join_quotes([p.strip() for p in _BREAK.split(text)])
     sentences = [p for p in parts if p and any(ch.isalnum() for ch in p)]
     out: list[str] = []
     for s in sentences:
@@ -57,3 +60,19 @@ def split_sentences(
                 out.append("".join(clauses[:mid]).strip())
                 out.append("".join(clauses[mid:]).strip())
     return out[:max_sentences]
+
+
+def _join_quotes(parts: list[str]) -> list[str]:
+    """Glue the pieces of a 「…」 quotation back together when it closes later."""
+    out: list[str] = []
+    depth = 0
+    for i, part in enumerate(parts):
+        if depth > 0 and out:
+            out[-1] += part
+        else:
+            out.append(part)
+        depth += sum(part.count(c) for c in _OPEN) - sum(part.count(c) for c in _CLOSE)
+        if depth > 0 and not any(c in p for p in parts[i + 1 :] for c in _CLOSE):
+            depth = 0  # never closed: split as usual
+        depth = max(depth, 0)
+    return out
