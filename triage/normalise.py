@@ -39,26 +39,32 @@ _CLAUSE = re.compile(r"(?<=[、,])")
 
 
 def split_sentences(
-    text: str, *, max_sentences: int = MAX_SENTENCES, halves_over: int = 60
+    text: str,
+    *,
+    max_sentences: int = MAX_SENTENCES,
+    halves_over: int = 60,
+    halves_only: bool = False,
 ) -> list[str]:
     """Split a normalised message into sentences; long ones also into halves.
 
     Residents often pack two troubles into one long sentence joined by 、,
     so a sentence over 60 characters is also offered as two clause groups.
     A quoted utterance (兄から「もう疲れた。ごめん」って来た) stays in its
-    sentence: its pieces alone mean nothing.
+    sentence: its pieces alone mean nothing. With ``halves_only`` a long
+    sentence is given as its two halves instead of before them (the encoder
+    then reads its words once).
     """
     parts = _join_quotes([p.strip() for p in _BREAK.split(text)])
     sentences = [p for p in parts if p and any(ch.isalnum() for ch in p)]
     out: list[str] = []
     for s in sentences:
-        out.append(s)
-        if len(s) > halves_over:
-            clauses = [c for c in _CLAUSE.split(s) if c.strip()]
-            if len(clauses) >= 2:
-                mid = len(clauses) // 2
-                out.append("".join(clauses[:mid]).strip())
-                out.append("".join(clauses[mid:]).strip())
+        clauses = [c for c in _CLAUSE.split(s) if c.strip()] if len(s) > halves_over else []
+        if len(clauses) < 2 or not halves_only:
+            out.append(s)
+        if len(clauses) >= 2:
+            mid = len(clauses) // 2
+            out.append("".join(clauses[:mid]).strip())
+            out.append("".join(clauses[mid:]).strip())
     return out[:max_sentences]
 
 

@@ -33,7 +33,8 @@ _ROLE = (
 _SELF_INTRO = re.compile(
     r"^(?:(?:私|わたし|僕|ぼく|俺|おれ)は)?(?:[^。、!?\s]{0,16}(?:の|で))?"
     + _ROLE
-    + r"(?:の[^。、!?\s]{0,8})?(?:です|でございます|をしています|をしております|をしてます|"
+    + r"(?:の(?:(?!こと)[^。、!?\s]){0,8})?"
+    r"(?:です|でございます|をしています|をしております|をしてます|"
     r"をやっています|をやってます|しています|しております)[。!！]?$"
 )
 
@@ -49,6 +50,30 @@ _JOKE = re.compile(
 def is_self_introduction(sentence: str) -> bool:
     """True for a sentence that only says who the writer is (担任です, 26です)."""
     return len(sentence) <= 40 and bool(_SELF_INTRO.match(sentence.strip()))
+
+
+# Greetings and bare closing pleas: the whole sentence names no topic.
+_TOPIC_FREE = re.compile(
+    r"^(?:こんにちは|こんばんは|おはようございます|はじめまして|初めまして|お世話になっております|"
+    r"お世話になります|お疲れ様です|失礼します|(?:どうぞ)?よろしくお願い(?:します|いたします|致します)|"
+    r"お願いします|教えてください|(?:私|わたし)?(?:は)?(?:どう|どのように)(?:したら|すれば)"
+    r"(?:いい|よい|良い)(?:の)?(?:ですか|でしょうか|か|かな|んでしょうか|のでしょうか)?|どうしよう|"
+    r"どこに(?:相談|連絡)(?:したら|すれば)(?:いい|よい)(?:ですか|でしょうか|の)?|"
+    r"hello|hi|good (?:morning|afternoon|evening)|xin chào|안녕하세요|你好|您好|"
+    r"boa (?:tarde|noite)|bom dia|ol[aá]|selamat (?:pagi|siang|sore|malam)|namaste|kumusta|"
+    r"magandang (?:umaga|hapon|gabi))"
+    r"[。.!！?？、,…\s]*$",
+    re.IGNORECASE,
+)
+
+
+def is_topic_free(sentence: str) -> bool:
+    """True for a greeting, a bare plea for advice or a self-introduction.
+
+    Such a sentence shows no need; the engine does not spend the encoder on it.
+    """
+    s = sentence.strip()
+    return bool(_TOPIC_FREE.match(s)) or is_self_introduction(s)
 
 
 # Markers of a past episode; "since last year" (去年から) is ongoing, not past.
