@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import tempfile
@@ -86,6 +87,8 @@ def main() -> None:
             f"assess         p50 {statistics.median(full):7.2f} ms   p95 {_pct(full, 0.95):7.2f} ms"
         )
         print(f"assess/encoder p95 ratio: {_pct(full, 0.95) / _pct(bare, 0.95):.2f}x (goal <= 2x)")
+        # the machine may be shared: timings only compare within one run
+        print("load average during the run: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
         print(f"RSS: {_rss_mb():.0f} MB (before engine {rss_before:.0f} MB)")
 
         base = [c.text for c in store.concerns()]
