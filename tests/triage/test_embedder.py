@@ -21,6 +21,8 @@ def test_e5_small_gives_normalised_384d_vectors() -> None:
     # related meaning is closer than unrelated meaning, across languages too
     assert float(q[0] @ p[0]) > float(emb.embed_queries(["子どもが学校に行けない"])[0] @ p[0])
     assert float(emb.embed_queries(["I cannot pay my rent"])[0] @ p[0]) > 0.8
+    # the engine sizes its work by tokens: prefix and specials included, more text more tokens
+    assert 6 < emb.token_count("家賃") < emb.token_count("家賃が三か月も払えていません")
 
 
 @pytest.mark.parametrize("spec", ["e6-large", "sentence-transformers:", ""])
@@ -69,6 +71,7 @@ def test_sentence_transformers_embedder_runs_offline(
     assert emb.dim == 16 and emb.id == f"sentence-transformers:{path}"
     v = emb.embed_queries(["家賃 払え ない"])
     assert v.shape == (1, 16)
+    assert 3 <= emb.token_count("家賃 払え ない") <= 5  # three words (+ specials if any)
     assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-3)
     # the whole engine works on it, with its own index tag
     engine = open_triage(small_store, f"sentence-transformers:{path}", tmp_path / "idx")

@@ -39,6 +39,50 @@ def test_every_need_in_the_household_is_found(
         assert all(e.sentence in a.text for e in finding.evidence)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # rule 6: a foreign resident's message carries the real need as well
+        ("My visa runs out soon because the factory closed. I need a new job quickly.",
+         {"foreign_resident", "employment"}),
+        # rule 5: children present during partner violence
+        ("夫が酔うと怒鳴って殴ってきます。子どもを連れて家を出たいです。", {"dv_abuse", "child_family"}),
+        # an older person's home in disorder: the elderly watch joins the home's trouble
+        ("近所に住む80代の男性の家が、ごみであふれて悪臭がしています。", {"living_environment", "elderly_care"}),
+    ],
+    ids=["foreign-resident", "dv-children", "elderly-hoarding"],
+)
+def test_labelling_rules_add_household_fields(
+    sample_engine: Triage, text: str, expected: set[str]
+) -> None:
+    a = sample_engine.assess(text)
+    assert expected <= set(a.codes), a.codes
+    assert a.complex
+
+
+@pytest.mark.parametrize(
+    ("text", "need", "not_a_need"),
+    [
+        # a worry about the future (eval README rule 1)
+        ("小5の娘がいじめで学校に行けなくなりました。このまま引きこもりになったらと心配です。",
+         "education", "hikikomori"),
+        # a past hospital stay is a background fact
+        ("昨年の夏に手術で入院したときの医療費が、まだ払えていません。", "poverty", "health"),
+        # a joke is not a health need
+        ("残業続きで死ぬほど疲れてるw 有給休暇ってどうやったら取れるの？", "employment", "health"),
+        # the writer's own role is not the need
+        ("小学校の教員です。クラスの子の家庭が食べるものにも困っているようで、どこにつなげばいいですか。",
+         "poverty", "education"),
+    ],
+    ids=["future-worry", "past-stay", "joke", "writer-role"],
+)
+def test_background_facts_add_no_field(
+    sample_engine: Triage, text: str, need: str, not_a_need: str
+) -> None:
+    codes = sample_engine.assess(text).codes
+    assert need in codes and not_a_need not in codes, codes
+
+
 def test_services_come_with_reasons_and_hours(sample_engine: Triage) -> None:
     a = sample_engine.assess("家賃を3か月滞納していて、来月には部屋を出ないといけません。")
     assert a.services

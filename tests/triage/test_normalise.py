@@ -38,6 +38,27 @@ def test_long_sentences_are_also_offered_in_halves() -> None:
     assert "".join(parts[1:]) == s
 
 
+def test_a_long_sentence_can_be_read_as_its_halves_only() -> None:
+    s = "母が認知症で毎晩のように外に出ようとするので目が離せず、私も長く勤めた仕事を辞めることになり、家計がとても苦しくなっています。"
+    halves = split_sentences(s, halves_only=True)
+    assert len(halves) == 2 and "".join(halves) == s
+
+
+def test_a_quotation_stays_in_its_sentence() -> None:
+    text = "妹から「もう無理。さようなら」とLINEが来ました。電話に出ません。"
+    assert split_sentences(text) == [
+        "妹から「もう無理。さようなら」とLINEが来ました。",
+        "電話に出ません。",
+    ]
+    # a quotation that never closes does not swallow the rest
+    assert split_sentences("彼は「もう嫌だ。出ていく。") == ["彼は「もう嫌だ。", "出ていく。"]
+
+
+def test_sentences_split_in_scripts_without_capitals() -> None:
+    text = "안녕하세요. 월세를 못 냈어요. 도와주세요."
+    assert split_sentences(text) == ["안녕하세요.", "월세를 못 냈어요.", "도와주세요."]
+
+
 @pytest.mark.parametrize(
     ("text", "lang"),
     [
