@@ -178,4 +178,6 @@ def create_app(
         senders[channel] = adapter.make_sender(settings)
         log.info("%s: on", channel)
     log.info("web chat: on")
+    if process is not None:
+        process.wait_ready()  # the model loaded while we set up the rest
     return app
