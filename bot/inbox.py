@@ -261,9 +261,9 @@ def _queue_filter(
     status: str | None = Query(None, max_length=32),
     category: str | None = Query(None, max_length=32),
     assignee: str | None = Query(None, max_length=64),
-    area: str | None = Query(None, max_length=handoff.cases.MAX_TEAM_CHARS),
-    team: str | None = Query(None, max_length=handoff.cases.MAX_TEAM_CHARS),
-    label: str | None = Query(None, max_length=handoff.cases.MAX_LABEL_CHARS),
+    area: str | None = Query(None, max_length=handoff.MAX_TEAM_CHARS),
+    team: str | None = Query(None, max_length=handoff.MAX_TEAM_CHARS),
+    label: str | None = Query(None, max_length=handoff.MAX_LABEL_CHARS),
     attention: str | None = Query(None, max_length=1),
     overdue: str | None = Query(None, max_length=1),
 ) -> QueueFilter:

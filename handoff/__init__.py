@@ -10,6 +10,8 @@ is re-exported here.
 from .cases import (
     ATTENTION_LABELS,
     CONSENT_SOURCES,
+    MAX_LABEL_CHARS,
+    MAX_TEAM_CHARS,
     PRIORITY_COMPLEX,
     PRIORITY_CRISIS,
     PRIORITY_OTHER,
@@ -95,6 +97,8 @@ __all__ = [
     "ATTENTION_LABELS",
     "CONSENT_SOURCES",
     "FOLLOW_UP_LABELS",
+    "MAX_LABEL_CHARS",
+    "MAX_TEAM_CHARS",
     "PRIORITY_COMPLEX",
     "PRIORITY_CRISIS",
     "PRIORITY_OTHER",

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 import handoff
 from bot.app import create_app
 from bot.settings import Settings
-from tests.bot.helpers import IN_HOURS, copy_template
+from tests.bot.helpers import IN_HOURS, JST, copy_template
 from tests.bot.inbox_helpers import MovableClock, add_staff, csrf_of, login, open_case
 from triage import Triage
 
@@ -232,3 +232,34 @@ def test_the_print_view_has_every_section_and_is_audited(
     assert "script-src 'self'" in response.headers["content-security-policy"]
     assert client.get("/static/print.css").status_code == 200
     assert ("sato", "printed", None, None) in _actions(app, case_id, "printed")
+
+
+def test_the_admin_dashboard_counts_open_and_overdue_referrals(
+    client: TestClient, app: FastAPI, clock: MovableClock
+) -> None:
+    """Three referrals due Thursday, one due next week; one answered: 3 open, then 2 overdue."""
+    db = app.state.front_door.db
+    thursday = handoff.deadline(IN_HOURS, 2, JST)
+    later = handoff.deadline(IN_HOURS, 6, JST)
+    made = []
+    for n, (service, due) in enumerate([(HOUKATSU, thursday), (HIKIKOMORI, thursday),
+                                        ("kurashi-jiritsu-soudan", thursday),
+                                        ("kikan-soudan", later)]):
+        case = open_case(app, f"line:Ureport{n}", "elderly_care", agencies=True)
+        handoff.claim(db, case.id, actor="sato", at=IN_HOURS)
+        made += handoff.refer(db, case.id, [service], actor="sato", now=IN_HOURS, due_at=due)
+    handoff.respond(db, made[0].id, "accepted", actor="sato", now=IN_HOURS)
+
+    def figures() -> tuple[str, str]:
+        page = client.get("/admin/reports").text
+        found = [re.search(rf'id="r-referrals-{k}">(\d+)<', page) for k in ("open", "overdue")]
+        assert all(found), page[:500]
+        return found[0].group(1), found[1].group(1)  # type: ignore[union-attr]
+
+    login(client, "admin")
+    assert figures() == ("3", "0")
+    clock.jump(days=3)  # Friday
+    login(client, "admin")
+    assert figures() == ("3", "2")
+    body = client.get("/admin/reports.csv").content.decode("utf-8-sig")
+    assert "referrals,open,回答待ちのつなぎ,3" in body and "referrals,overdue,期限切れのつなぎ,<3" in body
