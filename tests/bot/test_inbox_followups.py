@@ -133,6 +133,39 @@ def test_a_consented_follow_up_is_sent_once_and_the_answer_returns_the_case_to_t
     ]
 
 
+def test_after_a_hand_back_a_follow_up_gives_the_conversation_to_a_person_again(
+    client: TestClient, app: FastAPI, line_stub: LineStub, query: Query, clock: MovableClock
+) -> None:
+    user = line_user_id()
+    case_id = _handed_off(client, line_stub, query, user)
+    login(client, "sato")
+    token = csrf_of(client)
+    url = f"/inbox/cases/{case_id}"
+    client.post(f"{url}/claim", data={"csrf": token})
+    client.post(f"{url}/consent", data={"csrf": token, "follow_up": "yes", "source": "phone"})
+    client.post(f"{url}/hand-back", data={"csrf": token})
+    # the resident writes once more and the bot answers again (the conversation left handoff)
+    n = len(line_stub.sent_texts(user))
+    post_line(client, line_stub, "ありがとうございました", user)
+    line_stub.wait_for_texts(to=user, count=n + 1)
+    assert query("SELECT state FROM conversations WHERE resident_ref = ?",
+                 f"line:{user}")[0]["state"] != "handed_off"
+    client.post(f"{url}/follow-ups", data={"csrf": token, "due": "2025-06-03T16:00"})
+    clock.jump(hours=6, minutes=1)
+    line_stub.wait_for(lambda: _follow_up_pushes(line_stub, user), timeout=10)
+    assert query("SELECT handled_by FROM cases WHERE id = ?", case_id)[0]["handled_by"] == "staff"
+    assert query("SELECT state FROM conversations WHERE resident_ref = ?",
+                 f"line:{user}")[0]["state"] == "handed_off"
+    post_line(client, line_stub, "また相談したいことがあります", user)
+    wait_for(lambda: query("SELECT 1 FROM cases WHERE id = ? AND attention IS NOT NULL",
+                           case_id), what="attention")
+    wait_for(lambda: not query("SELECT 1 FROM outbox WHERE status = 'pending'"), what="outbox")
+    assert line_stub.sent_texts(user)[-1].startswith(FOLLOW_UP)  # the bot did not answer
+    assert ("bot", "handled_by", "bot", "staff") in [
+        (r["actor"], r["action"], r["from_value"], r["to_value"]) for r in query(
+            "SELECT * FROM audit_events WHERE case_id = ? ORDER BY id", case_id)]
+
+
 def test_without_consent_nothing_is_sent_and_the_case_page_says_why(
     client: TestClient, app: FastAPI, line_stub: LineStub, query: Query, clock: MovableClock
 ) -> None:
