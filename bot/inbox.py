@@ -9,6 +9,13 @@ session's CSRF token (403 otherwise). Every view and every change of a case
 is an audit event. Replies go out through the outbox on the resident's own
 channel; internal notes never leave the inbox. Nothing here logs what a
 resident or a staff member wrote.
+
+The case page also carries the casework of ``handoff``: referrals to KB
+services with answer deadlines (overdue ones are flagged here and in the
+queue), the support plan and 重層的支援会議 flag, follow-ups with the
+resident's consent, team/area/labels and the corrected writer; a field error
+comes back as the case page with a Japanese message and 422. The print view
+(``/cases/N/print``) is the 共通アセスメントシート for paper.
 """
 
 from __future__ import annotations
@@ -258,14 +265,14 @@ class QueueFilter:
 
 
 def _queue_filter(
-    status: str | None = Query(None, max_length=32),
-    category: str | None = Query(None, max_length=32),
-    assignee: str | None = Query(None, max_length=64),
-    area: str | None = Query(None, max_length=handoff.MAX_TEAM_CHARS),
-    team: str | None = Query(None, max_length=handoff.MAX_TEAM_CHARS),
-    label: str | None = Query(None, max_length=handoff.MAX_LABEL_CHARS),
-    attention: str | None = Query(None, max_length=1),
-    overdue: str | None = Query(None, max_length=1),
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    category: Annotated[str | None, Query(max_length=32)] = None,
+    assignee: Annotated[str | None, Query(max_length=64)] = None,
+    area: Annotated[str | None, Query(max_length=handoff.MAX_TEAM_CHARS)] = None,
+    team: Annotated[str | None, Query(max_length=handoff.MAX_TEAM_CHARS)] = None,
+    label: Annotated[str | None, Query(max_length=handoff.MAX_LABEL_CHARS)] = None,
+    attention: Annotated[str | None, Query(max_length=1)] = None,
+    overdue: Annotated[str | None, Query(max_length=1)] = None,
 ) -> QueueFilter:
     return QueueFilter(
         status=status if status in handoff.STATUSES else None,
@@ -373,7 +380,7 @@ def _search_services(store: KnowledgeStore, q: str, *, limit: int = 20) -> list[
         ])).lower()
         if all(w in hay for w in words):
             found.append({"id": service.id, "name": service.name, "organization": org,
-                          "reason": service.area or "", "hours": service.hours_text()})
+                          "hours": service.hours_text()})
         if len(found) >= limit:
             break
     return found
