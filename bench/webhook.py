@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,6 +27,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+sys.path.append(str(Path(__file__).resolve().parent))  # for _harness; after the packages
+from _harness import INDEX_CACHE  # noqa: E402
 
 from knowledge import read_files, sample_path  # noqa: E402
 from tests.stubs.events import line_text_event, line_user_id, line_webhook_request  # noqa: E402
@@ -138,6 +142,8 @@ def main() -> None:
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data_dir or tmp
+        if INDEX_CACHE.exists() and not (Path(data) / "index").exists():
+            shutil.copytree(INDEX_CACHE, Path(data) / "index")
         env = {
             **os.environ,
             "TSUNAGU_DATA_DIR": data,

@@ -84,7 +84,11 @@ def create_app(
     if triage is None and settings.triage_process:
         # its own process and connection; the executor thread only waits on it
         process = TriageProcess(
-            settings.db_path, settings.embedder, settings.index_dir, nice=settings.triage_nice
+            settings.db_path,
+            settings.embedder,
+            settings.index_dir,
+            nice=settings.triage_nice,
+            threads=settings.triage_threads,
         )
         process.start()
         triage = process

@@ -28,7 +28,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -254,6 +254,7 @@ class QueueFilter:
     label: str | None = None
     attention: bool = False
     overdue: bool = False
+    page: int = 1
 
     def form(self) -> dict[str, Any]:
         return {
@@ -273,6 +274,7 @@ def _queue_filter(
     label: Annotated[str | None, Query(max_length=handoff.MAX_LABEL_CHARS)] = None,
     attention: Annotated[str | None, Query(max_length=1)] = None,
     overdue: Annotated[str | None, Query(max_length=1)] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> QueueFilter:
     return QueueFilter(
         status=status if status in handoff.STATUSES else None,
@@ -283,10 +285,29 @@ def _queue_filter(
         label=label or None,
         attention=attention == "1",
         overdue=overdue == "1",
+        page=page,
     )
 
 
 QueueFilterDep = Annotated[QueueFilter, Depends(_queue_filter)]
+
+
+def _with_page(request: Request, page: int) -> str:
+    """The current query string with another page number (the filters stay)."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "page"]
+    return urlencode([*params, ("page", str(page))])
+
+
+#: Cases per queue page: a screenful in priority order, then the next page.
+QUEUE_PAGE = 100
+
+
+def _queue_filters(f: QueueFilter, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "status": f.status, "category": f.category, "assignee": f.assignee, "area": f.area,
+        "team": f.team, "label": f.label, "attention": f.attention,
+        "overdue_at": now if f.overdue else None,
+    }
 
 
 def _queue_rows(front_door: FrontDoor, f: QueueFilter) -> list[dict[str, Any]]:
@@ -294,9 +315,8 @@ def _queue_rows(front_door: FrontDoor, f: QueueFilter) -> list[dict[str, Any]]:
     db = front_door.db
     overdue = handoff.overdue_counts(db, now)
     rows = []
-    for case in handoff.queue(db, status=f.status, category=f.category, assignee=f.assignee,
-                              area=f.area, team=f.team, label=f.label, attention=f.attention,
-                              overdue_at=now if f.overdue else None):
+    for case in handoff.queue(db, limit=QUEUE_PAGE, offset=(f.page - 1) * QUEUE_PAGE,
+                              **_queue_filters(f, now)):
         rows.append({
             "case": case,
             "who": short_ref(case.resident_ref),
@@ -328,8 +348,16 @@ async def queue_page(
     request: Request, front_door: FrontDoorDep, session: CurrentStaff, f: QueueFilterDep
 ) -> Response:
     """Cases by priority (crisis > complex > other), then by how long they have waited."""
+    total = handoff.queue_total(front_door.db, **_queue_filters(f, front_door.now()))
+    pages = max(1, -(-total // QUEUE_PAGE))
     return _page(request, "inbox/queue.html", {
         "rows": _queue_rows(front_door, f),
+        "total": total,
+        "page": f.page,
+        "pages": pages,
+        "page_size": QUEUE_PAGE,
+        "prev_query": _with_page(request, f.page - 1),
+        "next_query": _with_page(request, f.page + 1),
         "filter": f.form(),
         "staff_names": [s.name for s in staff_mod.list_staff(front_door.db)],
         "choices": _choices(front_door),

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     triage_process: bool = True
     # how much lower the triage process runs than the server (os.nice increment)
     triage_nice: int = Field(default=5, ge=0, le=19)
+    # encoder threads in the triage process (0: the library's default, all cores)
+    triage_threads: int = Field(default=1, ge=0, le=64)
 
     # channels (a channel without credentials is off)
     line_channel_secret: str | None = None

@@ -658,8 +658,7 @@ def messages_since(db: sqlite_utils.Database, case_id: int, after: int = 0) -> l
     ]
 
 
-def queue(
-    db: sqlite_utils.Database,
+def _queue_where(
     *,
     status: str | None = None,
     category: str | None = None,
@@ -670,15 +669,8 @@ def queue(
     attention: bool = False,
     overdue_at: dt.datetime | None = None,
     include_closed: bool = False,
-    limit: int = 500,
-) -> list[Case]:
-    """Cases for the inbox: crisis, then complex, then the rest; within each, the cases that
-    need a person again (a resident answered a follow-up) first, then the longest waiting.
-
-    ``assignee`` ``""`` means unassigned. Without ``status`` closed cases are left out
-    unless ``include_closed``. ``attention`` keeps only cases flagged for a person;
-    ``overdue_at`` only cases with a referral still unanswered past its deadline at that time.
-    """
+) -> tuple[str, list[object]]:
+    """The WHERE clause of the queue's filters (see ``queue``), always parameterised."""
     where: list[str] = []
     params: list[object] = []
     if area:
@@ -711,12 +703,37 @@ def queue(
     elif assignee:
         where.append("assignee = ?")
         params.append(assignee)
-    sql = "SELECT * FROM cases"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY priority, attention IS NULL, opened_at, id LIMIT ?"
-    params.append(limit)
-    return [_case(r) for r in db.query(sql, params)]
+    return (" WHERE " + " AND ".join(where) if where else ""), params
+
+
+def queue(
+    db: sqlite_utils.Database,
+    *,
+    limit: int = 100,
+    offset: int = 0,
+    **filters: Any,
+) -> list[Case]:
+    """Cases for the inbox: crisis, then complex, then the rest; within each, the cases that
+    need a person again (a resident answered a follow-up) first, then the longest waiting.
+
+    Filters (all optional): ``status``, ``category``, ``assignee`` (``""`` means
+    unassigned), ``area``, ``team``, ``label``, ``attention`` (only cases flagged for a
+    person), ``overdue_at`` (only cases with a referral unanswered past its deadline then),
+    ``include_closed`` (without ``status`` closed cases are left out unless this is set).
+    A page is ``limit`` cases from ``offset``: nobody reads ten thousand rows at once.
+    """
+    where, params = _queue_where(**filters)
+    sql = (
+        f"SELECT * FROM cases{where}"
+        " ORDER BY priority, attention IS NULL, opened_at, id LIMIT ? OFFSET ?"
+    )
+    return [_case(r) for r in db.query(sql, [*params, limit, offset])]
+
+
+def queue_total(db: sqlite_utils.Database, **filters: Any) -> int:
+    """How many cases the same filters match (the queue shows a page of them)."""
+    where, params = _queue_where(**filters)
+    return int(db.execute(f"SELECT COUNT(*) FROM cases{where}", params).fetchone()[0])
 
 
 # -- what staff set on a case ------------------------------------------------------------

@@ -48,7 +48,9 @@ def _die_with_parent() -> None:
         pass
 
 
-def _start(db_path: str, embedder: str, index_dir: str | None, nice: int, parent: int) -> None:
+def _start(
+    db_path: str, embedder: str, index_dir: str | None, nice: int, threads: int, parent: int
+) -> None:
     """Pool initializer, in the child: open the KB and the engine once."""
     global _engine
     _die_with_parent()
@@ -63,6 +65,11 @@ def _start(db_path: str, embedder: str, index_dir: str | None, nice: int, parent
 
     store = KnowledgeStore(open_database(Path(db_path)))
     _engine = open_triage(store, embedder, Path(index_dir) if index_dir else None)
+    if threads:
+        # the encoder's OpenMP runtime is loaded by now; the server keeps the other core
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads, user_api="openmp")
 
 
 def _assess(text: str) -> Assessment:
@@ -88,8 +95,11 @@ class TriageProcess:
         index_dir: Path | None = None,
         *,
         nice: int = 5,
+        threads: int = 1,
     ) -> None:
-        self._args = (str(db_path), embedder, str(index_dir) if index_dir else None, nice)
+        self._args = (
+            str(db_path), embedder, str(index_dir) if index_dir else None, nice, threads
+        )
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
         self._starting: Future[int] | None = None

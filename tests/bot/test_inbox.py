@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 
 import handoff
 from bot.app import create_app
+from bot.inbox import QUEUE_PAGE
 from bot.inbox import router as inbox_router
 from bot.settings import Settings
 from tests.bot.helpers import (
@@ -361,6 +362,29 @@ def test_the_queue_is_ordered_by_priority_then_waiting_time_and_filters(
         str(other.id)
     ]
     assert len(re.findall(r'data-case="', client.get("/inbox/queue?assignee=").text)) == 3
+
+
+def test_a_long_queue_is_paged_in_priority_order_and_keeps_its_filters(
+    client: TestClient, app: FastAPI
+) -> None:
+    crisis = open_case(app, "line:Ucrisis", crisis="suicide", minutes_ago=1)
+    others = [
+        open_case(app, f"line:U{i:03d}", "poverty", minutes_ago=1000 - i)
+        for i in range(QUEUE_PAGE + 4)
+    ]
+    login(client, "sato")
+    first = client.get("/inbox?category=poverty")
+    ids = [int(x) for x in re.findall(r'data-case="(\d+)"', first.text)]
+    assert ids == [c.id for c in others[:QUEUE_PAGE]]  # the longest waiting first
+    assert f"全{QUEUE_PAGE + 4}件" in first.text and "category=poverty&amp;page=2" in first.text
+    second = client.get("/inbox?category=poverty&page=2").text
+    assert [int(x) for x in re.findall(r'data-case="(\d+)"', second)] == [
+        c.id for c in others[QUEUE_PAGE:]
+    ]
+    assert "page=1" in second and "page=3" not in second
+    everyone = client.get("/inbox").text
+    assert re.findall(r'data-case="(\d+)"', everyone)[0] == str(crisis.id)  # crisis on page 1
+    assert client.get("/inbox?page=0").status_code == 422
 
 
 def test_the_lifecycle_through_the_case_page_is_audited(client: TestClient, app: FastAPI) -> None:
