@@ -32,6 +32,7 @@ from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, Upl
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
+from pydantic_core import to_jsonable_python
 
 import handoff
 from handoff import reports as report_queries
@@ -176,11 +177,10 @@ class Change:
 
 
 def _dump(value: Any) -> str | None:
+    """A record (models nested in dicts too) as the audit log's JSON."""
     if value is None:
         return None
-    if hasattr(value, "model_dump"):
-        value = value.model_dump(mode="json")
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return json.dumps(to_jsonable_python(value), ensure_ascii=False, sort_keys=True)
 
 
 async def commit(
