@@ -744,89 +744,86 @@ async def save_organization(
     return _done(request, "admin_organization", "saved", org_id=org.id)
 
 
-def _confirm_page(
-    request: Request,
-    session: StaffSession,
-    org: Organization,
-    services: list[Service],
-    *,
-    retiring: bool,
+def _status_changes(
+    action: str, before: Organization, after: Organization,
+    was: Mapping[str, str], now: Mapping[str, str],
+) -> list[Change]:
+    """An organization's retire/restore: its own event with its services' statuses, and one
+    status event per service (so each service's history shows it too)."""
+    detail = {"organization_id": after.id, "service_ids": list(now)}
+    return [
+        Change(action, {"organization": before, "services": dict(was)},
+               {"organization": after, "services": dict(now)}, detail),
+        *(Change("kb_service_status", {"status": was[sid]}, {"status": now[sid]},
+                 {"service_id": sid, "organization_id": after.id}) for sid in now),
+    ]
+
+
+def _confirm_org_status(
+    request: Request, front_door: FrontDoor, session: StaffSession, org: Organization,
+    *, retiring: bool,
 ) -> Response:
+    """The confirm step: which services go (or come back) with the organization."""
+    store = _store(front_door)
+    services = (store.services(organization_id=org.id) if retiring else
+                list(store.services_by_id(store.retired_with_organization(org.id)).values()))
     return _page(request, "admin/org_status.html", session,
                  {"org": org, "services": services, "retiring": retiring})
 
 
-@router.get("/organizations/{org_id}/retire", response_class=HTMLResponse,
-            name="admin_organization_retire_confirm")
-async def retire_organization_confirm(
-    request: Request, front_door: FrontDoorDep, session: AdminStaff, org: OrganizationInPath
+async def _set_org_status(
+    request: Request, front_door: FrontDoor, session: StaffSession, org: Organization,
+    *, retiring: bool,
 ) -> Response:
-    """The confirm step: which services would be retired with the organization."""
-    services = _store(front_door).services(organization_id=org.id)
-    return _confirm_page(request, session, org, services, retiring=True)
-
-
-@router.post("/organizations/{org_id}/retire", name="admin_organization_retire")
-async def retire_organization(
-    request: Request, front_door: FrontDoorDep, session: AdminStaff, org: OrganizationInPath
-) -> Response:
-    """Retire the organization and its services; their concerns leave the index."""
+    """Retire an organization with its services (their concerns leave the index), or restore
+    it with the services retired with it; audited, and triage follows at once."""
     store = _store(front_door)
 
     def write() -> list[Change]:
-        if org.status == "retired":
+        if (org.status == "retired") == retiring:
             return []
-        before = {s.id: s.status for s in store.services(organization_id=org.id)}
-        retired = store.retire_organization(org.id)
-        return [
-            Change("kb_organization_retired",
-                   {"organization": org, "services": before},
-                   {"organization": store.organization(org.id),
-                    "services": {sid: "retired" for sid in retired}},
-                   {"organization_id": org.id, "service_ids": retired}),
-            *(Change("kb_service_status", {"status": before[sid]}, {"status": "retired"},
-                     {"service_id": sid, "organization_id": org.id}) for sid in retired),
-        ]
+        if retiring:
+            was = {s.id: s.status for s in store.services(organization_id=org.id)}
+            now = dict.fromkeys(store.retire_organization(org.id), "retired")
+        else:
+            now = store.retired_with_organization(org.id)
+            was = dict.fromkeys(store.restore_organization(org.id), "retired")
+        action = "kb_organization_retired" if retiring else "kb_organization_restored"
+        return _status_changes(action, org, store.organization(org.id), was, now)
 
     await commit(front_door, session, write)
-    return _done(request, "admin_organization", "retired", org_id=org.id)
+    return _done(request, "admin_organization", "retired" if retiring else "restored",
+                 org_id=org.id)
 
 
-@router.get("/organizations/{org_id}/restore", response_class=HTMLResponse,
-            name="admin_organization_restore_confirm")
-async def restore_organization_confirm(
-    request: Request, front_door: FrontDoorDep, session: AdminStaff, org: OrganizationInPath
+#: what an organization's status page may do: retire it, or restore it
+ORG_CHANGES = {"retire": True, "restore": False}
+
+
+def _retiring(session: StaffSession, change: str) -> bool:
+    if change not in ORG_CHANGES:
+        raise Missing(session, "そのページは見つかりません。")
+    return ORG_CHANGES[change]
+
+
+@router.get("/organizations/{org_id}/{change}", response_class=HTMLResponse,
+            name="admin_organization_status_confirm")
+async def organization_status_confirm(
+    request: Request, front_door: FrontDoorDep, session: AdminStaff, org: OrganizationInPath,
+    change: str,
 ) -> Response:
-    """The confirm step: which services come back with the organization."""
-    store = _store(front_door)
-    services = list(store.services_by_id(store.retired_with_organization(org.id)).values())
-    return _confirm_page(request, session, org, services, retiring=False)
+    """``retire`` / ``restore``: the confirm step, saying which services go or come back."""
+    retiring = _retiring(session, change)
+    return _confirm_org_status(request, front_door, session, org, retiring=retiring)
 
 
-@router.post("/organizations/{org_id}/restore", name="admin_organization_restore")
-async def restore_organization(
-    request: Request, front_door: FrontDoorDep, session: AdminStaff, org: OrganizationInPath
+@router.post("/organizations/{org_id}/{change}", name="admin_organization_status")
+async def organization_status(
+    request: Request, front_door: FrontDoorDep, session: AdminStaff, org: OrganizationInPath,
+    change: str,
 ) -> Response:
-    """Make the organization active again with the services that were retired with it."""
-    store = _store(front_door)
-
-    def write() -> list[Change]:
-        if org.status != "retired":
-            return []
-        held = store.retired_with_organization(org.id)
-        restored = store.restore_organization(org.id)
-        return [
-            Change("kb_organization_restored",
-                   {"organization": org, "services": {sid: "retired" for sid in restored}},
-                   {"organization": store.organization(org.id),
-                    "services": {sid: held[sid] for sid in restored}},
-                   {"organization_id": org.id, "service_ids": restored}),
-            *(Change("kb_service_status", {"status": "retired"}, {"status": held[sid]},
-                     {"service_id": sid, "organization_id": org.id}) for sid in restored),
-        ]
-
-    await commit(front_door, session, write)
-    return _done(request, "admin_organization", "restored", org_id=org.id)
+    retiring = _retiring(session, change)
+    return await _set_org_status(request, front_door, session, org, retiring=retiring)
 
 
 # -- import and export ------------------------------------------------------------------
@@ -987,21 +984,38 @@ def _period(
     return since, to
 
 
-@router.get("/reports", response_class=HTMLResponse, name="admin_reports")
-async def reports_page(
-    request: Request,
+@dataclass(frozen=True)
+class PeriodReport:
+    """The figures for the period and grouping a report page or CSV asks for."""
+
+    since: dt.date
+    to: dt.date
+    group: str
+    report: report_queries.Report
+
+
+def _period_report(
     front_door: FrontDoorDep,
     session: AdminStaff,
     start: Annotated[str, Query(max_length=10, alias="from")] = "",
     end: Annotated[str, Query(max_length=10, alias="to")] = "",
     group: Annotated[str, Query(pattern="^(day|week|month)$")] = "day",
-) -> Response:
+) -> PeriodReport:
     since, to = _period(front_door, start, end)
-    tz = front_door.settings.tz
-    report = report_queries.build(front_door.db, since, to, tz=tz, group=group,
-                                  now=front_door.now())
+    report = report_queries.build(front_door.db, since, to, tz=front_door.settings.tz,
+                                  group=group, now=front_door.now())
+    return PeriodReport(since, to, group, report)
+
+
+#: the report for ``?from=&to=&group=`` (after the admin check)
+ReportDep = Annotated[PeriodReport, Depends(_period_report)]
+
+
+@router.get("/reports", response_class=HTMLResponse, name="admin_reports")
+async def reports_page(request: Request, session: AdminStaff, asked: ReportDep) -> Response:
+    report = asked.report
     return _page(request, "admin/reports.html", session, {
-        "r": report, "since": since, "to": to, "group": group,
+        "r": report, "since": asked.since, "to": asked.to, "group": asked.group,
         "chart_period": charts.bar_chart(
             [(label, n) for label, n in report.per_period], title="相談件数"),
         "chart_category": charts.bar_chart(
@@ -1017,18 +1031,9 @@ async def reports_page(
 
 
 @router.get("/reports.csv", name="admin_reports_csv")
-async def reports_csv(
-    front_door: FrontDoorDep,
-    session: AdminStaff,
-    start: Annotated[str, Query(max_length=10, alias="from")] = "",
-    end: Annotated[str, Query(max_length=10, alias="to")] = "",
-    group: Annotated[str, Query(pattern="^(day|week|month)$")] = "day",
-) -> Response:
+async def reports_csv(session: AdminStaff, asked: ReportDep) -> Response:
     """The same figures as the page, small counts shown as "<3"; no personal data."""
-    since, to = _period(front_door, start, end)
-    report = report_queries.build(front_door.db, since, to, tz=front_door.settings.tz,
-                                  group=group, now=front_door.now())
-    data = report_queries.to_csv(report)
-    name = f"tsunagu-report-{since.isoformat()}-{to.isoformat()}.csv"
+    data = report_queries.to_csv(asked.report)
+    name = f"tsunagu-report-{asked.since.isoformat()}-{asked.to.isoformat()}.csv"
     return Response(data, media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})

@@ -47,6 +47,7 @@ from .errors import (
     NotFound,
     ja_message,
 )
+from .files import write_folder
 from .models import WEEKDAYS, ExampleConcern, Organization, OrganizationFile, Schedule, Service
 from .store import ApplyReport, KnowledgeStore
 
@@ -187,14 +188,7 @@ def export_csv(store: KnowledgeStore) -> dict[str, bytes]:
 
 def export_csv_path(store: KnowledgeStore, path: Path) -> list[Path]:
     """Write the four sheets into the folder ``path``."""
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, data in export_csv(store).items():
-        target = path / name
-        target.write_bytes(data)
-        written.append(target)
-    return written
+    return write_folder(path, export_csv(store))
 
 
 # -- reading -------------------------------------------------------------------------

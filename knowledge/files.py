@@ -165,13 +165,18 @@ def export_yaml(store: KnowledgeStore) -> dict[str, str]:
     return {f"{f.organization.id}.yaml": dump_yaml(f) for f in store.export()}
 
 
-def export_path(store: KnowledgeStore, path: Path) -> list[Path]:
-    """Write one YAML file per organization into the folder ``path``."""
+def write_folder(path: Path, files: Mapping[str, bytes | str]) -> list[Path]:
+    """Write an export's files (name → bytes, or text as UTF-8) into the folder ``path``."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, text in export_yaml(store).items():
+    for name, data in files.items():
         target = path / name
-        target.write_text(text, encoding="utf-8")
+        target.write_bytes(data.encode() if isinstance(data, str) else data)
         written.append(target)
     return written
+
+
+def export_path(store: KnowledgeStore, path: Path) -> list[Path]:
+    """Write one YAML file per organization into the folder ``path``."""
+    return write_folder(path, export_yaml(store))

@@ -136,6 +136,7 @@ def _admin_routes(app: FastAPI) -> list[tuple[str, str]]:
                         method,
                         path.replace("{service_id}", "x")
                         .replace("{org_id}", "x")
+                        .replace("{change}", "retire")
                         .replace("{sheet}", "services.csv"),
                     )
                 )
@@ -188,7 +189,7 @@ def test_admin_pages_render_strict(client: TestClient) -> None:
         assert "<script>" not in r.text and "style=" not in r.text, path
         assert "script-src 'self'" in r.headers["content-security-policy"]
     for path in ("/admin/services/nope", "/admin/organizations/nope",
-                 "/admin/organizations/nope/retire"):
+                 "/admin/organizations/nope/retire", f"/admin/organizations/{HIKI_ORG}/merge"):
         r = client.get(path)
         assert r.status_code == 404 and "見つかりません" in r.text, path
         assert "script-src 'self'" in r.headers["content-security-policy"]
