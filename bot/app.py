@@ -1,8 +1,9 @@
 """The FastAPI app factory: one app serves every channel, the web chat and health.
 
 ``create_app`` opens the database (loading the bundled sample KB into an
-empty one), applies every package's migrations, opens triage and assembles
-the front door; the lifespan starts the two workers, which first resume
+empty one), applies every package's migrations, starts triage (in a child
+process by default, so the event loop answers webhooks while it works) and
+assembles the front door; the lifespan starts the two workers, which first resume
 whatever a previous run left pending (crash recovery).
 
 Channel adapters plug in here: for each channel whose credentials are set,
@@ -28,7 +29,7 @@ from fastapi.staticfiles import StaticFiles
 import handoff
 from handoff.staff import staff_count
 from knowledge import KnowledgeStore, open_database
-from triage import open_triage
+from triage import TriageProcess, open_triage
 
 from . import admin, inbox, webchat
 from . import events as events_mod
@@ -78,7 +79,15 @@ def create_app(
     db = store.db
     bot_migrations.migrate(db)
     handoff.migrate(db)
-    if triage is None:
+    process: TriageProcess | None = None
+    if triage is None and settings.triage_process:
+        # its own process and connection; the executor thread only waits on it
+        process = TriageProcess(
+            settings.db_path, settings.embedder, settings.index_dir, nice=settings.triage_nice
+        )
+        process.start()
+        triage = process
+    elif triage is None:
         # triage runs in the executor thread: it gets its own connection
         triage_store = KnowledgeStore(open_database(settings.db_path, check_same_thread=False))
         triage = open_triage(triage_store, settings.embedder, settings.index_dir)
@@ -130,6 +139,8 @@ def create_app(
                 if close is not None:
                     await close()
             await asyncio.get_running_loop().run_in_executor(None, executor.shutdown)
+            if process is not None:
+                process.close()
 
     app = FastAPI(title="tsunagu", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.front_door = front_door
