@@ -219,14 +219,16 @@ class Missing(Exception):
         self.message = message
 
 
-def _service_in_path(front_door: FrontDoorDep, session: AdminStaff, service_id: str) -> Service:
+async def _service_in_path(
+    front_door: FrontDoorDep, session: AdminStaff, service_id: str
+) -> Service:
     try:
         return _store(front_door).service(service_id)
     except NotFound:
         raise Missing(session, "そのサービスは見つかりません。") from None
 
 
-def _organization_in_path(
+async def _organization_in_path(
     front_door: FrontDoorDep, session: AdminStaff, org_id: str
 ) -> Organization:
     try:
@@ -235,7 +237,8 @@ def _organization_in_path(
         raise Missing(session, "その組織は見つかりません。") from None
 
 
-#: the service / organization the path names (after the admin check), else a 404 page
+#: the service / organization the path names (after the admin check), else a 404 page;
+#: ``async`` like every dependency here, so the database is read on the event loop's thread
 ServiceInPath = Annotated[Service, Depends(_service_in_path)]
 OrganizationInPath = Annotated[Organization, Depends(_organization_in_path)]
 
@@ -994,7 +997,7 @@ class PeriodReport:
     report: report_queries.Report
 
 
-def _period_report(
+async def _period_report(
     front_door: FrontDoorDep,
     session: AdminStaff,
     start: Annotated[str, Query(max_length=10, alias="from")] = "",
