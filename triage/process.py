@@ -21,7 +21,7 @@ import multiprocessing
 import os
 import signal
 import threading
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
@@ -92,6 +92,7 @@ class TriageProcess:
         self._args = (str(db_path), embedder, str(index_dir) if index_dir else None, nice)
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
+        self._starting: Future[int] | None = None
         self.pid: int | None = None
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -119,8 +120,21 @@ class TriageProcess:
             raise TriageUnavailable("the triage process died") from exc
 
     def start(self) -> None:
-        """Start the child and wait until its engine is ready (the index may build)."""
-        self.pid = int(self._call(_ready))
+        """Start the child; it loads the model and the index while the caller goes on."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = self._new_pool()
+            self._starting = self._pool.submit(_ready)
+
+    def wait_ready(self) -> None:
+        """Block until the child's engine is ready; its start-up errors are raised here."""
+        if self._starting is None:
+            self.start()
+        assert self._starting is not None
+        try:
+            self.pid = int(self._starting.result())
+        except BrokenProcessPool as exc:
+            raise TriageUnavailable("the triage process could not start") from exc
         log.info("triage: running in process %d", self.pid)
 
     def assess(self, text: str) -> Assessment:
