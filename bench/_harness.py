@@ -7,6 +7,7 @@ separate process, started as an operator would start it. Loopback only.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -14,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,18 @@ def pct(values: list[float], q: float) -> float:
         return float("nan")
     s = sorted(values)
     return s[min(len(s) - 1, round((len(s) - 1) * q))]
+
+
+async def open_loop(rate: float, count: int, one: Callable[[int], Awaitable[None]]) -> None:
+    """Start ``one(i)`` for i < count at ``rate``/s whatever the answers take (open loop)."""
+    start = time.perf_counter()
+    tasks = []
+    for i in range(count):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.gather(*tasks)
 
 
 def sample_texts() -> list[str]:

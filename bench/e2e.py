@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.append(str(Path(__file__).resolve().parent))  # for _harness; after the packages
-from _harness import pct, sample_texts, serve
+from _harness import open_loop, pct, sample_texts, serve
 
 from tests.stubs.events import line_text_event, line_user_id, line_webhook_request
 
@@ -39,14 +39,7 @@ async def _send(url: str, secret: str, rate: int, seconds: float) -> dict[str, f
                 if r.status != 200:
                     sent.pop(user, None)
 
-        start = time.perf_counter()
-        tasks = []
-        for i in range(total):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(i)))
-        await asyncio.gather(*tasks)
+        await open_loop(rate, total, one)
     return sent
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.append(str(Path(__file__).resolve().parent))  # for _harness; after the packages
-from _harness import Served, rss_mb, sample_texts, serve
+from _harness import Served, open_loop, rss_mb, sample_texts, serve
 
 from tests.stubs.events import line_text_event, line_user_id, line_webhook_request
 
@@ -39,14 +39,7 @@ async def _burst(served: Served, texts: list[str], start: int, count: int, resid
             async with session.post(url, data=body, headers=headers) as r:
                 acked += r.status == 200
 
-        t0 = time.perf_counter()
-        tasks = []
-        for n, i in enumerate(range(start, start + count)):
-            delay = t0 + n / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(i)))
-        await asyncio.gather(*tasks)
+        await open_loop(rate, count, lambda n: one(start + n))
     return acked
 
 
