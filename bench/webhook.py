@@ -161,13 +161,18 @@ def main() -> None:
                         texts,
                     )
                 )
+                sent = int(rate * args.seconds)
+                print(
+                    f"{rate:>6} {sent:>6} {acked:>6} "
+                    f"{pct(lat, 0.5):>7.1f}ms {pct(lat, 0.99):>7.1f}ms   (draining…)",
+                    flush=True,
+                )
                 t0 = time.perf_counter()
                 answered = _answered(stub_url) - before
                 while answered < acked and time.perf_counter() - t0 < args.drain:
                     time.sleep(1)
                     answered = _answered(stub_url) - before
                 drain = time.perf_counter() - t0
-                sent = int(rate * args.seconds)
                 print(
                     f"{rate:>6} {sent:>6} {acked:>6} "
                     f"{pct(lat, 0.5):>7.1f}ms {pct(lat, 0.99):>7.1f}ms "
