@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -30,7 +31,7 @@ from handoff.staff import staff_count
 from knowledge import KnowledgeStore, open_database
 from triage import open_triage
 
-from . import admin, inbox, webchat
+from . import admin, auditlog, inbox, security, webchat
 from . import events as events_mod
 from . import migrations as bot_migrations
 from . import outbox as outbox_mod
@@ -41,6 +42,7 @@ from .frontdoor import FrontDoor
 from .outbox import Backoff, OutboxWorker
 from .runtime import open_store
 from .settings import Settings
+from .storage import StorageError, reason
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +78,14 @@ def create_app(
     clock: Clock = now or system_clock
     store = open_store(settings, check_same_thread=False)
     db = store.db
-    bot_migrations.migrate(db)
-    handoff.migrate(db)
+    try:
+        bot_migrations.migrate(db)
+        handoff.migrate(db)
+    except sqlite3.Error as exc:
+        db.conn.close()
+        raise StorageError(
+            f"cannot migrate the database {settings.db_path}: {reason(exc)}"
+        ) from None
     if triage is None:
         # triage runs in the executor thread: it gets its own connection
         triage_store = KnowledgeStore(open_database(settings.db_path, check_same_thread=False))
@@ -131,7 +139,10 @@ def create_app(
                     await close()
             await asyncio.get_running_loop().run_in_executor(None, executor.shutdown)
 
-    app = FastAPI(title="tsunagu", lifespan=lifespan, docs_url=None, redoc_url=None)
+    # no /docs, /redoc or /openapi.json: nothing public but the residents' and platforms' routes
+    app = FastAPI(
+        title="tsunagu", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
     app.state.front_door = front_door
     app.mount(
         "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
@@ -150,6 +161,8 @@ def create_app(
     app.include_router(webchat.router)
     inbox.install(app)
     admin.install(app)
+    app.include_router(auditlog.router)
+    security.install(app, settings)
     if staff_count(db) == 0:
         log.warning(
             "staff inbox: no staff accounts yet (there is no default password); create one with"

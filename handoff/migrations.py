@@ -113,6 +113,22 @@ def m002_staff_inbox(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX case_notes_case ON case_notes(case_id, id)")
 
 
+@migrations(name="003_audit_append_only")
+def m003_audit_append_only(db: sqlite_utils.Database) -> None:
+    # The audit log is append-only: the database itself refuses to change or remove a row,
+    # whatever code (or a later bug) tries. Cases are never deleted either (their ON DELETE
+    # CASCADE would remove audit rows); retention redacts a case's contents instead.
+    for verb in ("UPDATE", "DELETE"):
+        db.execute(
+            f"""
+            CREATE TRIGGER audit_events_no_{verb.lower()} BEFORE {verb} ON audit_events
+            BEGIN
+                SELECT RAISE(ABORT, 'audit_events is append-only');
+            END
+            """
+        )
+
+
 def migrate(db: sqlite_utils.Database) -> None:
     """Apply any pending handoff migrations."""
     migrations.apply(db)
