@@ -67,6 +67,9 @@ def read_files(path: Path) -> list[OrganizationFile]:
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             problems.append(LoadProblem(name, "(file)", "(file)", f"読み込めません: {exc}"))
             continue
+        except RecursionError:
+            problems.append(LoadProblem(name, "(file)", "(file)", "入れ子が深すぎて読み込めません"))
+            continue
         try:
             org_file = OrganizationFile.model_validate(data)
         except ValidationError as exc:
