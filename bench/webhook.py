@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import aiohttp
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,27 +69,39 @@ def _pct(values: list[float], q: float) -> float:
 async def _load(
     url: str, secret: str, rate: int, seconds: float, texts: list[str]
 ) -> tuple[list[float], int, int]:
-    """Send ``rate`` events/s for ``seconds``; returns (latencies ms, acked, errors)."""
+    """Send ``rate`` events/s for ``seconds``; returns (latencies ms, acked, errors).
+
+    aiohttp rather than httpx here: httpx's pool slows down sharply with
+    hundreds of requests in flight and its own queueing showed up as "ack
+    latency" (seconds) while the server sat idle.
+    """
     total = int(rate * seconds)
     latencies: list[float] = []
     acked = errors = 0
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(timeout=10, limits=limits) as client:
+    bodies = [
+        line_webhook_request(
+            line_text_event(texts[i % len(texts)], user_id=line_user_id(f"bench-{rate}-{i}")),
+            channel_secret=secret,
+        )
+        for i in range(total)
+    ]
+    connector = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
         async def one(i: int) -> None:
             nonlocal acked, errors
-            event = line_text_event(
-                texts[i % len(texts)], user_id=line_user_id(f"bench-{rate}-{i}")
-            )
-            body, headers = line_webhook_request(event, channel_secret=secret)
+            body, headers = bodies[i]
             started = time.perf_counter()
             try:
-                r = await client.post(url, content=body, headers=headers)
-            except httpx.HTTPError:
+                async with session.post(url, data=body, headers=headers) as r:
+                    await r.read()
+                    status = r.status
+            except (aiohttp.ClientError, TimeoutError):
                 errors += 1
                 return
             latencies.append((time.perf_counter() - started) * 1000)
-            if r.status_code == 200:
+            if status == 200:
                 acked += 1
             else:
                 errors += 1
@@ -111,6 +124,9 @@ def main() -> None:
     parser.add_argument(
         "--drain", type=float, default=300.0, help="max seconds to wait for replies"
     )
+    parser.add_argument(
+        "--data-dir", help="reuse this data dir (its index survives; default: a fresh temp dir)"
+    )
     args = parser.parse_args()
 
     texts = [
@@ -120,7 +136,8 @@ def main() -> None:
     stub_url = f"http://127.0.0.1:{stub_port}"
     app_url = f"http://127.0.0.1:{app_port}"
     procs: list[subprocess.Popen[bytes]] = []
-    with tempfile.TemporaryDirectory() as data:
+    with tempfile.TemporaryDirectory() as tmp:
+        data = args.data_dir or tmp
         env = {
             **os.environ,
             "TSUNAGU_DATA_DIR": data,

@@ -1,8 +1,9 @@
 """The FastAPI app factory: one app serves every channel, the web chat and health.
 
 ``create_app`` opens the database (loading the bundled sample KB into an
-empty one), applies every package's migrations, opens triage and assembles
-the front door; the lifespan starts the two workers, which first resume
+empty one), applies every package's migrations, starts triage (in a child
+process by default, so the event loop answers webhooks while it works) and
+assembles the front door; the lifespan starts the two workers, which first resume
 whatever a previous run left pending (crash recovery).
 
 Channel adapters plug in here: for each channel whose credentials are set,
@@ -29,7 +30,7 @@ from fastapi.staticfiles import StaticFiles
 import handoff
 from handoff.staff import staff_count
 from knowledge import KnowledgeStore, open_database
-from triage import open_triage
+from triage import TriageProcess, open_triage
 
 from . import admin, auditlog, inbox, security, webchat
 from . import events as events_mod
@@ -86,7 +87,15 @@ def create_app(
         raise StorageError(
             f"cannot migrate the database {settings.db_path}: {reason(exc)}"
         ) from None
-    if triage is None:
+    process: TriageProcess | None = None
+    if triage is None and settings.triage_process:
+        # its own process and connection; the executor thread only waits on it
+        process = TriageProcess(
+            settings.db_path, settings.embedder, settings.index_dir, nice=settings.triage_nice
+        )
+        process.start()
+        triage = process
+    elif triage is None:
         # triage runs in the executor thread: it gets its own connection
         triage_store = KnowledgeStore(open_database(settings.db_path, check_same_thread=False))
         triage = open_triage(triage_store, settings.embedder, settings.index_dir)
@@ -138,6 +147,8 @@ def create_app(
                 if close is not None:
                     await close()
             await asyncio.get_running_loop().run_in_executor(None, executor.shutdown)
+            if process is not None:
+                process.close()
 
     # no /docs, /redoc or /openapi.json: nothing public but the residents' and platforms' routes
     app = FastAPI(

@@ -17,15 +17,20 @@ never will succeed (blocked by the user, bad request); the outbox retries
 the first with backoff and gives up on the second. ``retry_key`` is stable
 across retries of the same outbox row: LINE uses it as ``X-Line-Retry-Key``
 so a retried push is never delivered twice; the web chat uses it to store a
-batch once. ``reply_token`` is given only on a row's first attempt while it
-is fresh; a sender falls back to push when it is stale or already used.
+batch once. ``reply_token`` (a :class:`ReplyToken`) is given while the
+event's token is fresh: a sender falls back to push when it is stale or
+used, and then calls ``spent()`` so the outbox never offers it again. A
+token offered again after an attempt whose outcome is unknown (a crash or a
+timeout mid-reply) has ``tried`` set: "already used" then means our earlier
+attempt delivered it, and pushing would deliver it twice.
 Error messages are logged and stored: they say what failed (status code,
 API error code), never what the message said.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from .messages import Outbound
@@ -49,6 +54,19 @@ class PermanentSendError(SendError):
     """Will never succeed (blocked, unknown user, malformed): do not retry."""
 
 
+def _nothing() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class ReplyToken:
+    """A reply token as the outbox offers it (see the module docstring)."""
+
+    value: str
+    tried: bool = False
+    spent: Callable[[], None] = field(default=_nothing, compare=False)
+
+
 class Sender(Protocol):
     """Delivers one turn's messages (≤ 5) to one resident on one channel."""
 
@@ -57,6 +75,6 @@ class Sender(Protocol):
         resident_ref: str,
         messages: Sequence[Outbound],
         *,
-        reply_token: str | None = None,
+        reply_token: ReplyToken | None = None,
         retry_key: str,
     ) -> None: ...

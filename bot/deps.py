@@ -19,21 +19,29 @@ from .frontdoor import FrontDoor
 from .settings import Settings
 
 
-def get_front_door(request: Request) -> FrontDoor:
+def front_door_of(request: Request) -> FrontDoor:
     front_door: FrontDoor = request.app.state.front_door
     return front_door
 
 
-def get_db(request: Request) -> sqlite_utils.Database:
-    return get_front_door(request).db
+# The dependencies are ``async`` although they only read an attribute: FastAPI
+# runs a plain ``def`` dependency in its thread pool, a thread hop per request.
 
 
-def get_intake(request: Request) -> Intake:
-    return get_front_door(request).intake
+async def get_front_door(request: Request) -> FrontDoor:
+    return front_door_of(request)
 
 
-def get_settings(request: Request) -> Settings:
-    return get_front_door(request).settings
+async def get_db(request: Request) -> sqlite_utils.Database:
+    return front_door_of(request).db
+
+
+async def get_intake(request: Request) -> Intake:
+    return front_door_of(request).intake
+
+
+async def get_settings(request: Request) -> Settings:
+    return front_door_of(request).settings
 
 
 FrontDoorDep = Annotated[FrontDoor, Depends(get_front_door)]
@@ -63,7 +71,7 @@ async def current_staff(request: Request) -> StaffSession:
 
     ``async`` on purpose: it reads the database on the event loop thread.
     """
-    front_door = get_front_door(request)
+    front_door = front_door_of(request)
     token = request.cookies.get(STAFF_COOKIE, "")
     session = session_for(front_door.db, token, now=front_door.now()) if token else None
     if session is None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any, cast
@@ -125,6 +126,7 @@ class EventWorker(Worker):
         try:
             event = _event(row)
             assessment = await loop.run_in_executor(self.executor, self.conversation.assess, event)
+            started = time.perf_counter()
             with self.db.atomic():
                 still = self.db.execute(
                     "SELECT status FROM inbound_events WHERE id = ?", [event_id]
@@ -146,12 +148,13 @@ class EventWorker(Worker):
                     [_stamp(now()), event_id],
                 )
             log.info(
-                "event %d (%s %s, %d chars) → %d replies",
+                "event %d (%s %s, %d chars) → %d replies (applied in %.1f ms)",
                 event_id,
                 row["channel"],
                 row["kind"],
                 len(row["text"]),
                 len(replies),
+                (time.perf_counter() - started) * 1000,
             )
         except asyncio.CancelledError:
             raise

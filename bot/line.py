@@ -64,7 +64,7 @@ from linebot.v3.webhooks import (
 )
 from linebot.v3.webhooks import models as webhook_models
 
-from .channels import PermanentSendError, SendError, TransientSendError
+from .channels import PermanentSendError, ReplyToken, SendError, TransientSendError
 from .deps import FrontDoorDep
 from .messages import Inbound, InboundKind, MessageError, Outbound
 from .settings import Settings
@@ -495,7 +495,7 @@ class LineSender:
         resident_ref: str,
         messages: Sequence[Outbound],
         *,
-        reply_token: str | None = None,
+        reply_token: ReplyToken | None = None,
         retry_key: str,
     ) -> None:
         to = resident_ref.partition(":")[2]
@@ -511,7 +511,7 @@ class LineSender:
         for index, batch in enumerate(batches):
             if index < done:
                 continue
-            if index == 0 and reply_token and await self._reply(reply_token, batch):
+            if index == 0 and reply_token is not None and await self._reply(reply_token, batch):
                 pass
             else:
                 await self._push(to, batch, batch_retry_key(retry_key, index))
@@ -524,16 +524,23 @@ class LineSender:
         while len(self._progress) > _PROGRESS_KEEP:
             self._progress.popitem(last=False)
 
-    async def _reply(self, reply_token: str, batch: list[Any]) -> bool:
-        """True when replied; False when the token is stale or used (push instead)."""
+    async def _reply(self, token: ReplyToken, batch: list[Any]) -> bool:
+        """True when the batch reached the resident by this token (now or by an earlier try).
+
+        False when the token is stale or used by nobody but LINE's clock: push instead.
+        """
         try:
             await self.api().reply_message(
-                ReplyMessageRequest(reply_token=reply_token, messages=batch),
+                ReplyMessageRequest(reply_token=token.value, messages=batch),
                 _request_timeout=API_TIMEOUT,
             )
         except ApiException as exc:
             if _is_invalid_reply_token(exc):
+                if token.tried:
+                    log.info("LINE reply token used by our earlier attempt: already delivered")
+                    return True
                 log.info("LINE reply token stale or used: pushing instead")
+                token.spent()
                 return False
             raise classify(exc, "reply") from None
         except (TimeoutError, aiohttp.ClientError) as exc:

@@ -7,14 +7,22 @@ one turn (≤ 5 messages), so a LINE reply token covers it. Only the oldest
 pending row of each resident is ever in flight, so a resident's replies
 arrive in order; different residents are delivered concurrently.
 
-"Sent once": the attempt is counted *before* the send, so a row found
-mid-send after a crash is retried without its (possibly used) reply token,
-and with the same ``retry_key`` that LINE and the web chat deduplicate on.
+"Sent once": the attempt is counted *before* the send, and every retry
+uses the same ``retry_key``, which LINE (pushes) and the web chat
+deduplicate on. LINE's reply API has no such key, so a reply whose outcome
+is unknown (the server died mid-send, the call timed out) is retried with
+the *same* reply token, marked ``tried``, while the token is young: success
+means the first try never landed; "token already used" means it did, and
+nothing more is sent. A token LINE calls stale is removed from the row
+(``spent``), so that answer is never mistaken for our own delivery. Past
+the reuse window the retry pushes: then, and only then, a reply that did
+land before a crash may arrive twice (preferred to losing it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 import uuid
@@ -26,14 +34,18 @@ import sqlite_utils
 
 import handoff
 
-from .channels import PermanentSendError, Sender, TransientSendError
+from .channels import PermanentSendError, ReplyToken, Sender, TransientSendError
 from .messages import Outbound, channel_of, dump_batch, load_batch
 from .worker import Worker, error_summary
 
 log = logging.getLogger(__name__)
 
-#: LINE reply tokens live about a minute; past this we push instead.
+#: LINE reply tokens live about a minute; past this (since the event
+#: arrived) we push instead.
 REPLY_TOKEN_TTL = 50.0
+#: A retry offers the token again only this soon after the event, so an
+#: "already used" answer cannot come from a token that merely expired.
+REPLY_TOKEN_REUSE = 20.0
 
 
 @dataclass(frozen=True)
@@ -118,7 +130,8 @@ class OutboxWorker(Worker):
         return list(
             self.db.query(
                 f"""
-                SELECT * FROM outbox o
+                SELECT o.*, e.received_at AS event_received_at
+                FROM outbox o LEFT JOIN inbound_events e ON e.id = o.event_id
                 WHERE o.status = 'pending' AND o.next_attempt_at <= ? {skip}
                   AND o.id = (SELECT MIN(p.id) FROM outbox p
                               WHERE p.resident_ref = o.resident_ref AND p.status = 'pending')
@@ -182,8 +195,7 @@ class OutboxWorker(Worker):
         attempt = row["attempts"] + 1
         started = self.clock()
         self.db.execute("UPDATE outbox SET attempts = ? WHERE id = ?", [attempt, row_id])
-        fresh = row["attempts"] == 0 and started - row["created_at"] < REPLY_TOKEN_TTL
-        token = row["reply_token"] if fresh else None
+        token = self._reply_token(row, started)
         sender = self.senders.get(row["channel"])
         if sender is None:  # the channel is off: keep the row, it may come back on
             self._retry(row, attempt, None, f"no sender for channel {row['channel']!r}")
@@ -213,8 +225,27 @@ class OutboxWorker(Worker):
                 row_id,
                 row["channel"],
                 attempt,
-                "reply" if token else "push",
+                "reply token offered" if token else "push",
             )
+
+    def _reply_token(self, row: dict[str, Any], now: float) -> ReplyToken | None:
+        """The row's reply token as this attempt may use it (module docstring)."""
+        value = row["reply_token"]
+        if not value:
+            return None
+        received = row.get("event_received_at")
+        since = (
+            dt.datetime.fromisoformat(received).timestamp() if received else row["created_at"]
+        )
+        age = now - since
+        row_id = row["id"]
+
+        def spent() -> None:
+            self.db.execute("UPDATE outbox SET reply_token = NULL WHERE id = ?", [row_id])
+
+        if row["attempts"] == 0:
+            return ReplyToken(value, spent=spent) if age < REPLY_TOKEN_TTL else None
+        return ReplyToken(value, tried=True, spent=spent) if age < REPLY_TOKEN_REUSE else None
 
     def _retry(
         self, row: dict[str, Any], attempt: int, retry_after: float | None, error: str

@@ -23,6 +23,10 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("./data")
     embedder: str = "e5-small"
+    # triage in a child process (the server's loop keeps its core); off: a thread
+    triage_process: bool = True
+    # how much lower the triage process runs than the server (os.nice increment)
+    triage_nice: int = Field(default=5, ge=0, le=19)
 
     # channels (a channel without credentials is off)
     line_channel_secret: str | None = None

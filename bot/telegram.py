@@ -60,7 +60,7 @@ from telegram.error import (
     TimedOut,
 )
 
-from .channels import PermanentSendError, TransientSendError
+from .channels import PermanentSendError, ReplyToken, TransientSendError
 from .deps import FrontDoorDep
 from .frontdoor import FrontDoor
 from .line import BodyTooLarge, error_response, read_body, split_text, too_large
@@ -361,7 +361,7 @@ class TelegramSender:
         resident_ref: str,
         messages: Sequence[Outbound],
         *,
-        reply_token: str | None = None,
+        reply_token: ReplyToken | None = None,
         retry_key: str,
     ) -> None:
         chat_id = int(resident_ref.partition(":")[2])

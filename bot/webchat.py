@@ -24,6 +24,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from .channels import ReplyToken
 from .deps import FrontDoorDep
 from .messages import MAX_INBOUND_TEXT, Inbound, MessageError, Outbound
 
@@ -53,7 +54,7 @@ class WebChatSender:
         resident_ref: str,
         messages: Sequence[Outbound],
         *,
-        reply_token: str | None = None,
+        reply_token: ReplyToken | None = None,
         retry_key: str,
     ) -> None:
         now = time.time()

@@ -7,6 +7,7 @@ from .errors import EmbedderUnavailable, TriageError
 from .index import ExemplarIndex, SyncReport
 from .language import LANGUAGE_NAMES, detect_language
 from .normalise import normalise, split_sentences
+from .process import TriageProcess, TriageUnavailable
 
 __all__ = [
     "LANGUAGE_NAMES",
@@ -23,6 +24,8 @@ __all__ = [
     "SyncReport",
     "Triage",
     "TriageError",
+    "TriageProcess",
+    "TriageUnavailable",
     "Tuning",
     "detect_language",
     "make_embedder",

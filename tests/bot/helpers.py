@@ -15,6 +15,7 @@ import sqlite_utils
 
 import handoff
 from bot import migrations as bot_migrations
+from bot.channels import ReplyToken
 from bot.conversation import Conversation, ConversationState
 from bot.messages import Inbound, Outbound
 from bot.settings import Settings
@@ -168,13 +169,14 @@ class RecordingSender:
         resident_ref: str,
         messages: Sequence[Outbound],
         *,
-        reply_token: str | None = None,
+        reply_token: ReplyToken | None = None,
         retry_key: str,
     ) -> None:
         call = {
             "resident_ref": resident_ref,
             "texts": [m.text for m in messages],
-            "reply_token": reply_token,
+            "reply_token": reply_token.value if reply_token else None,
+            "tried": reply_token.tried if reply_token else False,
             "retry_key": retry_key,
         }
         self.calls.append(call)

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from bot import replies as r
 from bot.app import create_app
+from bot.channels import ReplyToken
 from bot.line import LINE_MAX_MESSAGES, LINE_MAX_TEXT, LineSender, split_text, utf16_len
 from bot.messages import Choice, Outbound
 from bot.settings import Settings
@@ -249,17 +250,34 @@ def test_push_failures_are_retried_or_given_up_and_never_duplicate(
         assert f"HTTP {status}" in done[0]["last_error"] and VAGUE not in done[0]["last_error"]
 
 
-def test_a_429_is_retried_after_retry_after(
+def test_a_429_is_retried_after_retry_after_with_the_same_reply_token(
     client: TestClient, line_stub: LineStub, query: Callable[..., list[sqlite3.Row]]
 ) -> None:
     user = line_user_id()
     line_stub.fail_next("/v2/bot/message/reply", 429, retry_after=1)
     post(client, line_stub, line_text_event(VAGUE, user_id=user))
     line_stub.wait_for_texts(to=user)
-    first, second = line_stub.requests("/reply")[0], line_stub.requests("/push")[0]
-    assert first.status == 429 and second.status == 200
+    first, second = line_stub.requests("/reply")
+    assert first.status == 429 and second.status == 200  # the token was still good: no push
     assert second.time - first.time >= 0.95
+    assert [d.kind for d in line_stub.deliveries(user)] == ["reply"]
+
+
+@pytest.mark.parametrize("lost", ["response", "request"])
+def test_a_reply_of_unknown_outcome_is_delivered_exactly_once(
+    client: TestClient, line_stub: LineStub, query: Callable[..., list[sqlite3.Row]], lost: str
+) -> None:
+    """A 500 after LINE delivered (lost response) or before (lost request): once either way."""
+    user = line_user_id()
+    line_stub.fail_next("/v2/bot/message/reply", 500, processed=lost == "response")
+    post(client, line_stub, line_text_event(VAGUE, user_id=user))
+    wait_for(
+        lambda: query("SELECT 1 FROM outbox WHERE status = 'sent'"), what="the row to be sent"
+    )
     assert len(line_stub.deliveries(user)) == 1
+    assert line_stub.requests("/push") == []
+    statuses = [r.status for r in line_stub.requests("/reply")]
+    assert statuses == ([500, 400] if lost == "response" else [500, 200])
 
 
 @pytest.mark.parametrize("build", [line_sticker_event, line_image_event])
@@ -356,7 +374,7 @@ def test_long_texts_are_split_on_sentences_within_line_limits(
         sender = LineSender(line_settings)
         try:
             await sender.send(
-                f"line:{user}", turn, reply_token=event["replyToken"], retry_key=retry_key
+                f"line:{user}", turn, reply_token=ReplyToken(event["replyToken"]), retry_key=retry_key
             )
         finally:
             await sender.aclose()

@@ -15,9 +15,9 @@ import pytest
 import sqlite_utils
 
 import handoff
-from bot.channels import PermanentSendError, Sender, TransientSendError
+from bot.channels import PermanentSendError, ReplyToken, Sender, TransientSendError
 from bot.messages import Outbound
-from bot.outbox import REPLY_TOKEN_TTL, Backoff, OutboxWorker, enqueue
+from bot.outbox import REPLY_TOKEN_REUSE, REPLY_TOKEN_TTL, Backoff, OutboxWorker, enqueue
 from tests.bot.helpers import RecordingSender
 from triage.assessment import Assessment
 
@@ -79,8 +79,9 @@ def test_transient_failures_back_off_then_deliver_once(db: sqlite_utils.Database
     assert row["status"] == "sent" and row["attempts"] == 3
     assert len(sender.calls) == 3 and len(sender.delivered) == 1
     assert {c["retry_key"] for c in sender.calls} == {row["retry_key"]}  # same key every time
-    # the reply token only on the first attempt: a retry pushes
-    assert [c["reply_token"] for c in sender.calls] == ["tok", None, None]
+    # the token again while young, marked tried: "used" would mean the first try landed
+    assert [c["reply_token"] for c in sender.calls] == ["tok", "tok", "tok"]
+    assert [c["tried"] for c in sender.calls] == [False, True, True]
 
 
 def test_backoff_is_capped() -> None:
@@ -167,17 +168,52 @@ def test_a_channel_without_sender_waits_instead_of_dropping(db: sqlite_utils.Dat
     assert row["status"] == "pending" and "no sender" in str(row["last_error"])
 
 
-def test_after_a_crash_mid_send_the_retry_pushes_with_the_same_key(
-    db: sqlite_utils.Database,
+@pytest.mark.parametrize(
+    ("restart_after", "token", "tried"),
+    [(5.0, "tok", True), (REPLY_TOKEN_REUSE + 1, None, False)],
+    ids=["young-token-offered-as-tried", "past-reuse-window-pushes"],
+)
+def test_after_a_crash_mid_send_the_retry_keeps_the_same_key(
+    db: sqlite_utils.Database, restart_after: float, token: str | None, tried: bool
 ) -> None:
     clock = ManualClock()
     row_id = _put(db, A, "x", clock, reply_token="tok")
     # a previous run counted the attempt, then died before recording the outcome
     db.execute("UPDATE outbox SET attempts = 1 WHERE id = ?", [row_id])
+    clock.t += restart_after
     sender = RecordingSender()
     asyncio.run(_worker(db, sender, clock).run_once())
-    assert sender.calls[0]["reply_token"] is None
+    assert (sender.calls[0]["reply_token"], sender.calls[0]["tried"]) == (token, tried)
     assert sender.calls[0]["retry_key"] == _row(db, row_id)["retry_key"]
+
+
+def test_a_token_the_sender_spent_is_never_offered_again(db: sqlite_utils.Database) -> None:
+    """LINE called it stale: a later "used" answer must not be taken for our delivery."""
+    clock = ManualClock()
+    row_id = _put(db, A, "x", clock, reply_token="tok")
+    spender = SpendingSender()
+    asyncio.run(_worker(db, spender, clock, base=1.0).run_once())
+    assert _row(db, row_id)["reply_token"] is None
+    clock.t += 1.0
+    sender = RecordingSender()
+    asyncio.run(_worker(db, sender, clock).run_once())
+    assert sender.calls[0]["reply_token"] is None and _row(db, row_id)["status"] == "sent"
+
+
+class SpendingSender:
+    """Finds the token stale (spends it), then the push fails transiently."""
+
+    async def send(
+        self,
+        resident_ref: str,
+        messages: object,
+        *,
+        reply_token: ReplyToken | None = None,
+        retry_key: str,
+    ) -> None:
+        assert reply_token is not None
+        reply_token.spent()
+        raise TransientSendError("push failed")
 
 
 def test_a_stale_reply_token_is_not_used(db: sqlite_utils.Database) -> None:
@@ -216,7 +252,7 @@ class GatedSender:
         resident_ref: str,
         messages: object,
         *,
-        reply_token: str | None = None,
+        reply_token: ReplyToken | None = None,
         retry_key: str,
     ) -> None:
         self.started.append(resident_ref)
