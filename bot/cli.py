@@ -45,11 +45,31 @@ def _settings() -> Settings:
         _fail(str(exc))
 
 
+#: libraries that log what they send and receive at DEBUG (python-telegram-bot logs every
+#: sendMessage with its text, and a reply can quote the resident) or put a secret in a URL
+#: at INFO (httpx: the Telegram token is part of the path): never below these levels
+QUIET_LIBRARIES: dict[str, int] = {
+    "telegram": logging.INFO,
+    "linebot": logging.INFO,
+    "aiohttp": logging.INFO,
+    "httpcore": logging.INFO,
+    "multipart": logging.INFO,
+    "python_multipart": logging.INFO,
+    "httpx": logging.WARNING,
+}
+
+
 def setup_logging(level: int | str = logging.INFO) -> None:
-    """Log ids, counts and timings to stderr; never what a resident wrote."""
+    """Log ids, counts and timings to stderr; never what a resident wrote.
+
+    Even at DEBUG, the libraries in ``QUIET_LIBRARIES`` stay at their floor.
+    """
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    floor = logging.getLogger().getEffectiveLevel()
+    for name, quietest in QUIET_LIBRARIES.items():
+        logging.getLogger(name).setLevel(max(floor, quietest))
 
 
 def _format(a: Assessment) -> str:
