@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,27 +27,12 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+sys.path.append(str(Path(__file__).resolve().parent))  # for _harness; after the packages
+from _harness import INDEX_CACHE, free_port, open_loop, pct, wait_http  # noqa: E402
+
 from knowledge import read_files, sample_path  # noqa: E402
 from tests.stubs.events import line_text_event, line_user_id, line_webhook_request  # noqa: E402
 from tests.stubs.line_api import LineStub  # noqa: E402
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_http(url: str, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit(f"{url} did not come up in {seconds:.0f} s")
 
 
 def _answered(stub_url: str) -> int:
@@ -59,11 +44,6 @@ def _answered(stub_url: str) -> int:
     )
 
 
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    return s[min(len(s) - 1, round((len(s) - 1) * q))]
 
 
 async def _load(
@@ -106,14 +86,7 @@ async def _load(
             else:
                 errors += 1
 
-        start = time.perf_counter()
-        tasks = []
-        for i in range(total):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(i)))
-        await asyncio.gather(*tasks)
+        await open_loop(rate, total, one)
     return latencies, acked, errors
 
 
@@ -132,12 +105,14 @@ def main() -> None:
     texts = [
         c.text for f in read_files(sample_path()) for s in f.services for c in s.example_concerns
     ]
-    stub_port, app_port = _port(), _port()
+    stub_port, app_port = free_port(), free_port()
     stub_url = f"http://127.0.0.1:{stub_port}"
     app_url = f"http://127.0.0.1:{app_port}"
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data_dir or tmp
+        if INDEX_CACHE.exists() and not (Path(data) / "index").exists():
+            shutil.copytree(INDEX_CACHE, Path(data) / "index")
         env = {
             **os.environ,
             "TSUNAGU_DATA_DIR": data,
@@ -154,7 +129,7 @@ def main() -> None:
                     stderr=subprocess.DEVNULL,
                 )
             )
-            _wait_http(f"{stub_url}/v2/__stub__/stats", 30)
+            wait_http(f"{stub_url}/v2/__stub__/stats", 30)
             log = open(Path(data) / "serve.log", "wb")  # noqa: SIM115
             procs.append(
                 subprocess.Popen(
@@ -166,7 +141,7 @@ def main() -> None:
                 )
             )
             started = time.perf_counter()
-            _wait_http(f"{app_url}/healthz", 600)
+            wait_http(f"{app_url}/healthz", 600)
             print(
                 f"tsunagu serve ready in {time.perf_counter() - started:.1f} s "
                 f"(first start builds the index); {os.cpu_count()} cores"
@@ -195,7 +170,7 @@ def main() -> None:
                 sent = int(rate * args.seconds)
                 print(
                     f"{rate:>6} {sent:>6} {acked:>6} "
-                    f"{_pct(lat, 0.5):>7.1f}ms {_pct(lat, 0.99):>7.1f}ms "
+                    f"{pct(lat, 0.5):>7.1f}ms {pct(lat, 0.99):>7.1f}ms "
                     f"{answered:>8} {acked - answered:>5} {drain:>6.1f}s"
                     + (f"  ({errors} refused/failed)" if errors else "")
                 )

@@ -23,14 +23,16 @@ import re
 import secrets
 import time
 import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Protocol, runtime_checkable
 
-import yaml
-from fastapi import APIRouter, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
+from pydantic_core import to_jsonable_python
 
 import handoff
 from handoff import reports as report_queries
@@ -40,11 +42,16 @@ from knowledge import (
     CRISIS_TYPES,
     KnowledgeStore,
     LoadError,
+    LoadProblem,
     NotFound,
     Organization,
+    OrganizationRetired,
     Service,
+    export_yaml,
+    ja_message,
+    read_bundle,
 )
-from knowledge.csvio import CsvProblem, export_csv, ja_message, preview, read_csv
+from knowledge.csvio import export_csv, preview
 from knowledge.models import WEEKDAYS, WEEKDAYS_JA, ExampleConcern, Schedule
 from triage.assessment import Assessment
 
@@ -60,6 +67,10 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 
 KIND_LABELS = {"agency": "窓口", "hotline": "電話相談", "place": "居場所", "program": "事業"}
 STATUS_LABELS = {"active": "公開中", "inactive": "休止中", "retired": "廃止"}
+ORG_STATUS_LABELS = {"active": "活動中", "retired": "廃止"}
+ORG_RETIRED = (
+    "このサービスの組織は廃止されています。先に組織を元に戻してください（廃止のままなら保存できます）"
+)
 IMPORT_TTL = 30 * 60
 MAX_UPLOAD = 5 * 1024 * 1024
 
@@ -147,6 +158,7 @@ def _page(
         "crisis_types": CRISIS_TYPES,
         "kind_labels": KIND_LABELS,
         "status_labels": STATUS_LABELS,
+        "org_status_labels": ORG_STATUS_LABELS,
         "flash": request.query_params.get("done", ""),
     }
     return _harden(
@@ -154,33 +166,93 @@ def _page(
     )
 
 
-def _audit(
-    front_door: FrontDoor,
-    session: StaffSession,
-    action: str,
-    before: Any,
-    after: Any,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    """One audit event (no case) with the record before and after, as JSON."""
+@dataclass(frozen=True)
+class Change:
+    """One audited change to the KB: what was done, the record before and after, to what."""
 
-    def dump(value: Any) -> str | None:
-        if value is None:
-            return None
-        if hasattr(value, "model_dump"):
-            value = value.model_dump(mode="json")
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    action: str
+    before: Any
+    after: Any
+    detail: dict[str, Any] = field(default_factory=dict)
 
-    handoff.audit(
-        front_door.db,
-        None,
-        actor=session.staff.name,
-        action=action,
-        from_value=dump(before),
-        to_value=dump(after),
-        detail=detail,
-        at=front_door.now(),
-    )
+
+def _dump(value: Any) -> str | None:
+    """A record (models nested in dicts too) as the audit log's JSON."""
+    if value is None:
+        return None
+    return json.dumps(to_jsonable_python(value), ensure_ascii=False, sort_keys=True)
+
+
+async def commit(
+    front_door: FrontDoor, session: StaffSession, write: Callable[[], list[Change]]
+) -> list[Change]:
+    """Run ``write`` and audit the changes it reports in one transaction, then refresh triage.
+
+    Every admin change goes through here, so none can be written without its
+    audit event (before/after, as JSON) and the bot routes by it at once.
+    """
+    with front_door.db.atomic():
+        changes = write()
+        for c in changes:
+            handoff.audit(front_door.db, None, actor=session.staff.name, action=c.action,
+                          from_value=_dump(c.before), to_value=_dump(c.after), detail=c.detail,
+                          at=front_door.now())
+    if changes:
+        await refresh_triage(front_door)
+        log.info("admin: %s by staff %d (%d records)", changes[0].action, session.staff.id,
+                 len(changes))
+    return changes
+
+
+def _done(request: Request, route: str, done: str, **params: str) -> Response:
+    """After a change, back to the record's page with a flash (POST-redirect-GET)."""
+    return RedirectResponse(f"{request.url_for(route, **params).path}?done={done}",
+                            status_code=303)
+
+
+class Missing(Exception):
+    """A record named in the URL that does not exist (rendered as a 404 admin page)."""
+
+    def __init__(self, session: StaffSession, message: str) -> None:
+        super().__init__(message)
+        self.session = session
+        self.message = message
+
+
+async def _service_in_path(
+    front_door: FrontDoorDep, session: AdminStaff, service_id: str
+) -> Service:
+    try:
+        return _store(front_door).service(service_id)
+    except NotFound:
+        raise Missing(session, "そのサービスは見つかりません。") from None
+
+
+async def _organization_in_path(
+    front_door: FrontDoorDep, session: AdminStaff, org_id: str
+) -> Organization:
+    try:
+        return _store(front_door).organization(org_id)
+    except NotFound:
+        raise Missing(session, "その組織は見つかりません。") from None
+
+
+#: the service / organization the path names (after the admin check), else a 404 page;
+#: ``async`` like every dependency here, so the database is read on the event loop's thread
+ServiceInPath = Annotated[Service, Depends(_service_in_path)]
+OrganizationInPath = Annotated[Organization, Depends(_organization_in_path)]
+
+
+def _message(
+    request: Request, session: StaffSession, message: str, status_code: int
+) -> Response:
+    return _page(request, "admin/message.html", session, {"message": message},
+                 status_code=status_code)
+
+
+async def _missing(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Missing)
+    return _message(request, exc.session, exc.message, 404)
 
 
 # -- the service form: text fields in, a Service or field errors out ---------------------
@@ -355,6 +427,7 @@ def install(app: FastAPI) -> None:
     """Add the admin routes (call after ``inbox.install``, whose 401/403 handlers we share)."""
     app.exception_handlers.setdefault(LoginRequired, _login_required)
     app.exception_handlers.setdefault(Forbidden, _forbidden)
+    app.add_exception_handler(Missing, _missing)
     app.state.kb_imports = {}
     app.include_router(router)
 
@@ -443,7 +516,7 @@ async def services_page(
 
 def _form_page(
     request: Request,
-    front_door: FrontDoorDep,
+    front_door: FrontDoor,
     session: StaffSession,
     values: dict[str, Any],
     *,
@@ -453,21 +526,15 @@ def _form_page(
 ) -> Response:
     store = _store(front_door)
     cutoff = stale_cutoff(front_door)
+    orgs = store.organizations()
     return _page(request, "admin/service.html", session, {
         "service": service, "v": values, "errors": errors or {},
-        "organizations": store.organizations(),
+        # a new service can only join an active organization
+        "organizations": [o for o in orgs
+                          if o.status == "active" or o.id == values.get("organization_id")],
         "stale": service is not None and is_stale(service, cutoff),
-        "org_name": _org_name(store, service),
+        "org": next((o for o in orgs if service and o.id == service.organization_id), None),
     }, status_code=status_code)
-
-
-def _org_name(store: KnowledgeStore, service: Service | None) -> str:
-    if service is None:
-        return ""
-    try:
-        return store.organization(service.organization_id).name
-    except NotFound:
-        return ""
 
 
 async def _form(request: Request) -> dict[str, Any]:
@@ -502,87 +569,78 @@ async def create_service(
     if service is None or errors:
         return _form_page(request, front_door, session, values, service=None, errors=errors,
                           status_code=422)
-    return await _save(request, front_door, session, store, None, service, "kb_service_added")
+    return await _save(request, front_door, session, values, None, service, "kb_service_added")
 
 
 async def _save(
     request: Request,
     front_door: FrontDoor,
     session: StaffSession,
-    store: KnowledgeStore,
+    values: dict[str, Any],
     before: Service | None,
     after: Service,
     action: str,
 ) -> Response:
+    store = _store(front_door)
+
+    def write() -> list[Change]:
+        if store.upsert_service(after) == "unchanged":
+            return []
+        return [Change(action, before, after, {"service_id": after.id})]
+
     try:
-        with front_door.db.atomic():
-            outcome = store.upsert_service(after)
-            if outcome != "unchanged":
-                _audit(front_door, session, action, before, after, {"service_id": after.id})
+        await commit(front_door, session, write)
     except NotFound:
-        values = form_values(after)
-        return _form_page(request, front_door, session, values, service=before,
-                          errors={"organization_id": "その組織はありません"}, status_code=422)
-    await refresh_triage(front_door)
-    log.info("admin: service %s %s by staff %d", after.id, action, session.staff.id)
-    url = request.url_for("admin_service", service_id=after.id).path
-    return RedirectResponse(f"{url}?done=saved", status_code=303)
+        errors = {"organization_id": "その組織はありません"}
+    except OrganizationRetired:
+        errors = {"status": ORG_RETIRED}
+    else:
+        return _done(request, "admin_service", "saved", service_id=after.id)
+    return _form_page(request, front_door, session, values, service=before, errors=errors,
+                      status_code=422)
 
 
 @router.get("/services/{service_id}", response_class=HTMLResponse, name="admin_service")
 async def service_page(
-    request: Request, front_door: FrontDoorDep, session: AdminStaff, service_id: str
+    request: Request, front_door: FrontDoorDep, session: AdminStaff, service: ServiceInPath
 ) -> Response:
-    try:
-        service = _store(front_door).service(service_id)
-    except NotFound:
-        return _not_found(request, session)
     return _form_page(request, front_door, session, form_values(service), service=service)
-
-
-def _not_found(request: Request, session: StaffSession) -> Response:
-    return _page(request, "admin/message.html", session,
-                 {"message": "そのサービスは見つかりません。"}, status_code=404)
 
 
 @router.post("/services/{service_id}", response_class=HTMLResponse, name="admin_service_save")
 async def save_service(
-    request: Request, front_door: FrontDoorDep, session: AdminStaff, service_id: str
+    request: Request, front_door: FrontDoorDep, session: AdminStaff, before: ServiceInPath
 ) -> Response:
-    store = _store(front_door)
-    try:
-        before = store.service(service_id)
-    except NotFound:
-        return _not_found(request, session)
     values = await _form(request)
-    values["id"] = service_id  # ids never change: the index and referrals point at them
+    values["id"] = before.id  # ids never change: the index and referrals point at them
     service, errors = service_from_form(values)
     if service is None:
         return _form_page(request, front_door, session, values, service=before, errors=errors,
                           status_code=422)
-    return await _save(request, front_door, session, store, before, service, "kb_service_changed")
+    return await _save(request, front_door, session, values, before, service,
+                       "kb_service_changed")
 
 
 @router.post("/services/{service_id}/confirm", name="admin_service_confirm")
 async def confirm_service(
-    request: Request, front_door: FrontDoorDep, session: AdminStaff, service_id: str
+    request: Request, front_door: FrontDoorDep, session: AdminStaff, before: ServiceInPath
 ) -> Response:
     """「確認済み」: the entry was checked today (assured_date = today)."""
     store = _store(front_door)
-    try:
-        before = store.service(service_id)
-    except NotFound:
-        return _not_found(request, session)
     after = before.model_copy(update={"assured_date": _today(front_door)})
-    with front_door.db.atomic():
-        if store.upsert_service(after) != "unchanged":
-            _audit(front_door, session, "kb_service_confirmed",
-                   {"assured_date": before.model_dump(mode="json")["assured_date"]},
-                   {"assured_date": after.model_dump(mode="json")["assured_date"]},
-                   {"service_id": service_id})
+
+    def write() -> list[Change]:
+        if store.upsert_service(after) == "unchanged":
+            return []
+        return [Change("kb_service_confirmed",
+                       {"assured_date": before.model_dump(mode="json")["assured_date"]},
+                       {"assured_date": after.model_dump(mode="json")["assured_date"]},
+                       {"service_id": after.id})]
+
+    await commit(front_door, session, write)
     back = request.headers.get("referer", "")
     path = back if back.startswith(str(request.base_url)) else ""
-    target = path or request.url_for("admin_service", service_id=service_id).path
+    target = path or request.url_for("admin_service", service_id=after.id).path
     return RedirectResponse(target, status_code=303)
 
 
@@ -591,29 +649,45 @@ async def service_status(
     request: Request,
     front_door: FrontDoorDep,
     session: AdminStaff,
-    service_id: str,
+    before: ServiceInPath,
     status: Annotated[str, Form(max_length=16)],
 ) -> Response:
     """Retire (or reactivate) a service: its concerns leave (or rejoin) the index."""
     store = _store(front_door)
     if status not in STATUS_LABELS:
-        return _page(request, "admin/message.html", session,
-                     {"message": "状態は 公開中・休止中・廃止 のどれかです。"}, status_code=422)
+        return _message(request, session, "状態は 公開中・休止中・廃止 のどれかです。", 422)
+
+    def write() -> list[Change]:
+        store.set_status(before.id, status)
+        if before.status == status:
+            return []
+        return [Change("kb_service_status", {"status": before.status}, {"status": status},
+                       {"service_id": before.id})]
+
     try:
-        before = store.service(service_id)
-    except NotFound:
-        return _not_found(request, session)
-    with front_door.db.atomic():
-        store.set_status(service_id, status)
-        if before.status != status:
-            _audit(front_door, session, "kb_service_status", {"status": before.status},
-                   {"status": status}, {"service_id": service_id})
-    await refresh_triage(front_door)
-    url = request.url_for("admin_service", service_id=service_id).path
-    return RedirectResponse(f"{url}?done=status", status_code=303)
+        await commit(front_door, session, write)
+    except OrganizationRetired:
+        return _message(request, session, ORG_RETIRED, 409)
+    return _done(request, "admin_service", "status", service_id=before.id)
 
 
 # -- organizations ----------------------------------------------------------------------
+
+
+def _org_page(
+    request: Request,
+    front_door: FrontDoor,
+    session: StaffSession,
+    org: Organization | None,
+    values: dict[str, Any],
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    store = _store(front_door)
+    services = store.services(organization_id=org.id, include_retired=True) if org else []
+    return _page(request, "admin/organization.html", session, {
+        "org": org, "v": values, "errors": errors or {}, "services": services},
+        status_code=status_code)
 
 
 @router.get("/organizations", response_class=HTMLResponse, name="admin_organizations")
@@ -621,29 +695,18 @@ async def organizations_page(
     request: Request, front_door: FrontDoorDep, session: AdminStaff
 ) -> Response:
     store = _store(front_door)
-    services = store.services(include_retired=True)
-    rows = [
-        {"o": o, "n": sum(1 for s in services
-                          if s.organization_id == o.id and s.status != "retired")}
-        for o in store.organizations()
-    ]
+    services = store.services()
+    rows = [{"o": o, "n": sum(1 for s in services if s.organization_id == o.id)}
+            for o in store.organizations()]
     return _page(request, "admin/organizations.html", session,
                  {"rows": rows, "v": {}, "errors": {}})
 
 
 @router.get("/organizations/{org_id}", response_class=HTMLResponse, name="admin_organization")
 async def organization_page(
-    request: Request, front_door: FrontDoorDep, session: AdminStaff, org_id: str
+    request: Request, front_door: FrontDoorDep, session: AdminStaff, org: OrganizationInPath
 ) -> Response:
-    store = _store(front_door)
-    try:
-        org = store.organization(org_id)
-    except NotFound:
-        return _page(request, "admin/message.html", session,
-                     {"message": "その組織は見つかりません。"}, status_code=404)
-    services = [s for s in store.services(include_retired=True) if s.organization_id == org_id]
-    return _page(request, "admin/organization.html", session, {
-        "org": org, "v": org.model_dump(), "errors": {}, "services": services})
+    return _org_page(request, front_door, session, org, org.model_dump())
 
 
 @router.post("/organizations", response_class=HTMLResponse, name="admin_organization_save")
@@ -658,52 +721,148 @@ async def save_organization(
     url: Annotated[str, Form(max_length=500)] = "",
     email: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    """Create an organization, or edit the one with this id."""
+    """Create an organization, or edit the one with this id (its status is kept)."""
     store = _store(front_door)
     values = {"id": id.strip(), "name": name.strip(), "description": description,
               "phone": phone.strip() or None, "url": url.strip() or None,
               "email": email.strip() or None}
     try:
-        org = Organization.model_validate(values)
-    except ValidationError as exc:
-        errors = {str(e["loc"][0]) if e["loc"] else "name": ja_message(e) for e in exc.errors()}
-        try:
-            existing: Organization | None = store.organization(values["id"] or "")
-        except NotFound:
-            existing = None
-        services = [s for s in store.services(include_retired=True)
-                    if existing and s.organization_id == existing.id]
-        return _page(request, "admin/organization.html", session,
-                     {"org": existing, "v": values, "errors": errors, "services": services},
-                     status_code=422)
-    try:
-        before: Organization | None = store.organization(org.id)
+        before: Organization | None = store.organization(values["id"] or "")
     except NotFound:
         before = None
-    with front_door.db.atomic():
-        if store.upsert_organization(org):
-            _audit(front_door, session,
-                   "kb_organization_changed" if before else "kb_organization_added",
-                   before, org, {"organization_id": org.id})
-    await refresh_triage(front_door)
-    target = request.url_for("admin_organization", org_id=org.id).path
-    return RedirectResponse(f"{target}?done=saved", status_code=303)
+    try:
+        org = Organization.model_validate(
+            {**values, "status": before.status if before else "active"})
+    except ValidationError as exc:
+        errors = {str(e["loc"][0]) if e["loc"] else "name": ja_message(e) for e in exc.errors()}
+        return _org_page(request, front_door, session, before, values, errors, 422)
+
+    def write() -> list[Change]:
+        if not store.upsert_organization(org):
+            return []
+        action = "kb_organization_changed" if before else "kb_organization_added"
+        return [Change(action, before, org, {"organization_id": org.id})]
+
+    await commit(front_door, session, write)
+    return _done(request, "admin_organization", "saved", org_id=org.id)
+
+
+def _status_changes(
+    action: str, before: Organization, after: Organization,
+    was: Mapping[str, str], now: Mapping[str, str],
+) -> list[Change]:
+    """An organization's retire/restore: its own event with its services' statuses, and one
+    status event per service (so each service's history shows it too)."""
+    detail = {"organization_id": after.id, "service_ids": list(now)}
+    return [
+        Change(action, {"organization": before, "services": dict(was)},
+               {"organization": after, "services": dict(now)}, detail),
+        *(Change("kb_service_status", {"status": was[sid]}, {"status": now[sid]},
+                 {"service_id": sid, "organization_id": after.id}) for sid in now),
+    ]
+
+
+def _confirm_org_status(
+    request: Request, front_door: FrontDoor, session: StaffSession, org: Organization,
+    *, retiring: bool,
+) -> Response:
+    """The confirm step: which services go (or come back) with the organization."""
+    store = _store(front_door)
+    services = (store.services(organization_id=org.id) if retiring else
+                list(store.services_by_id(store.retired_with_organization(org.id)).values()))
+    return _page(request, "admin/org_status.html", session,
+                 {"org": org, "services": services, "retiring": retiring})
+
+
+async def _set_org_status(
+    request: Request, front_door: FrontDoor, session: StaffSession, org: Organization,
+    *, retiring: bool,
+) -> Response:
+    """Retire an organization with its services (their concerns leave the index), or restore
+    it with the services retired with it; audited, and triage follows at once."""
+    store = _store(front_door)
+
+    def write() -> list[Change]:
+        if (org.status == "retired") == retiring:
+            return []
+        if retiring:
+            was = {s.id: s.status for s in store.services(organization_id=org.id)}
+            now = dict.fromkeys(store.retire_organization(org.id), "retired")
+        else:
+            now = store.retired_with_organization(org.id)
+            was = dict.fromkeys(store.restore_organization(org.id), "retired")
+        action = "kb_organization_retired" if retiring else "kb_organization_restored"
+        return _status_changes(action, org, store.organization(org.id), was, now)
+
+    await commit(front_door, session, write)
+    return _done(request, "admin_organization", "retired" if retiring else "restored",
+                 org_id=org.id)
+
+
+#: what an organization's status page may do: retire it, or restore it
+ORG_CHANGES = {"retire": True, "restore": False}
+
+
+def _retiring(session: StaffSession, change: str) -> bool:
+    if change not in ORG_CHANGES:
+        raise Missing(session, "そのページは見つかりません。")
+    return ORG_CHANGES[change]
+
+
+@router.get("/organizations/{org_id}/{change}", response_class=HTMLResponse,
+            name="admin_organization_status_confirm")
+async def organization_status_confirm(
+    request: Request, front_door: FrontDoorDep, session: AdminStaff, org: OrganizationInPath,
+    change: str,
+) -> Response:
+    """``retire`` / ``restore``: the confirm step, saying which services go or come back."""
+    retiring = _retiring(session, change)
+    return _confirm_org_status(request, front_door, session, org, retiring=retiring)
+
+
+@router.post("/organizations/{org_id}/{change}", name="admin_organization_status")
+async def organization_status(
+    request: Request, front_door: FrontDoorDep, session: AdminStaff, org: OrganizationInPath,
+    change: str,
+) -> Response:
+    retiring = _retiring(session, change)
+    return await _set_org_status(request, front_door, session, org, retiring=retiring)
 
 
 # -- import and export ------------------------------------------------------------------
 
 
-def _imports(request: Request) -> dict[str, tuple[float, int, dict[str, bytes]]]:
-    store: dict[str, tuple[float, int, dict[str, bytes]]] = request.app.state.kb_imports
+@dataclass
+class PendingImport:
+    """An upload previewed but not applied yet: whose it is and its files, for a while."""
+
+    at: float
+    staff_id: int
+    uploads: dict[str, bytes]
+
+
+def _imports(request: Request) -> dict[str, PendingImport]:
+    pending: dict[str, PendingImport] = request.app.state.kb_imports
     now = time.monotonic()
-    for key in [k for k, v in store.items() if now - v[0] > IMPORT_TTL]:
-        del store[key]
-    return store
+    for key in [k for k, v in pending.items() if now - v.at > IMPORT_TTL]:
+        del pending[key]
+    return pending
+
+
+def _import_page(
+    request: Request,
+    session: StaffSession,
+    problems: list[LoadProblem] | None = None,
+    status_code: int = 200,
+    **context: Any,
+) -> Response:
+    return _page(request, "admin/import.html", session,
+                 {"problems": problems or [], "diff": None, **context}, status_code=status_code)
 
 
 @router.get("/import", response_class=HTMLResponse, name="admin_import")
 async def import_page(request: Request, front_door: FrontDoorDep, session: AdminStaff) -> Response:
-    return _page(request, "admin/import.html", session, {"problems": [], "diff": None})
+    return _import_page(request, session)
 
 
 @router.post("/import", response_class=HTMLResponse, name="admin_import_preview")
@@ -714,30 +873,30 @@ async def import_preview(
     files: Annotated[list[UploadFile], File()],
     retire_missing: Annotated[str, Form(max_length=2)] = "",
 ) -> Response:
-    """Validate the uploaded sheets and show what applying would change (nothing written)."""
-    sheets: dict[str, bytes] = {}
+    """Validate the uploaded CSV sheets or YAML files (or the export's zip) and show what
+    applying would change; nothing is written."""
+    uploads: dict[str, bytes] = {}
     for upload in files:
         data = await upload.read(MAX_UPLOAD + 1)
         if len(data) > MAX_UPLOAD:
-            return _page(request, "admin/import.html", session, {
-                "problems": [CsvProblem(upload.filename or "?", 1, "(file)",
-                                        "ファイルが大きすぎます（5MBまで）")], "diff": None},
+            return _import_page(request, session, [LoadProblem(
+                upload.filename or "?", "(file)", "(file)", "ファイルが大きすぎます（5MBまで）")],
                 status_code=413)
         if upload.filename:
-            sheets[Path(upload.filename).name] = data
+            uploads[Path(upload.filename).name] = data
     store = _store(front_door)
     try:
-        csv_set = read_csv(sheets, store)
+        bundle = read_bundle(uploads, store)
     except LoadError as exc:
-        return _page(request, "admin/import.html", session,
-                     {"problems": exc.problems, "diff": None}, status_code=422)
-    diff = preview(store, csv_set.files, retire_missing=retire_missing == "1")
+        log.info("admin: import refused for staff %d (%d problems)", session.staff.id,
+                 len(exc.problems))
+        return _import_page(request, session, exc.problems, status_code=422)
+    diff = preview(store, bundle.files, retire_missing=retire_missing == "1")
     token = secrets.token_urlsafe(16)
-    _imports(request)[token] = (time.monotonic(), session.staff.id, sheets)
-    return _page(request, "admin/import.html", session, {
-        "problems": [], "diff": diff, "token": token, "retire_missing": retire_missing == "1",
-        "names": {s.id: s.name for f in csv_set.files for s in f.services},
-    })
+    _imports(request)[token] = PendingImport(time.monotonic(), session.staff.id, uploads)
+    return _import_page(request, session, diff=diff, token=token, kind=bundle.kind,
+                        retire_missing=retire_missing == "1",
+                        names={s.id: s.name for f in bundle.files for s in f.services})
 
 
 @router.post("/import/apply", response_class=HTMLResponse, name="admin_import_apply")
@@ -750,28 +909,34 @@ async def import_apply(
 ) -> Response:
     """Apply a previewed import in one transaction (re-validated against the KB as it is now)."""
     pending = _imports(request).pop(token, None)
-    if pending is None or pending[1] != session.staff.id:
-        return _page(request, "admin/import.html", session, {
-            "problems": [CsvProblem("(upload)", 1, "(file)",
-                                    "確認の期限が切れました。もう一度アップロードしてください")],
-            "diff": None}, status_code=409)
+    if pending is None or pending.staff_id != session.staff.id:
+        return _import_page(request, session, [LoadProblem(
+            "(upload)", "(file)", "(file)",
+            "確認の期限が切れました。もう一度アップロードしてください")], status_code=409)
     store = _store(front_door)
     try:
-        csv_set = read_csv(pending[2], store)
+        bundle = read_bundle(pending.uploads, store)
     except LoadError as exc:
-        return _page(request, "admin/import.html", session,
-                     {"problems": exc.problems, "diff": None}, status_code=422)
-    with front_door.db.atomic():
-        before = {s.id: s for s in store.services(include_retired=True)}
-        report = store.apply(csv_set.files, retire_missing=retire_missing == "1")
-        for sid in [*report.added, *report.changed, *report.retired]:
-            _audit(front_door, session, "kb_import", before.get(sid), store.service(sid),
-                   {"service_id": sid})
-    await refresh_triage(front_door)
-    log.info("admin: import by staff %d: +%d ~%d -%d", session.staff.id, len(report.added),
-             len(report.changed), len(report.retired))
-    return _page(request, "admin/import.html", session,
-                 {"problems": [], "diff": None, "applied": report})
+        return _import_page(request, session, exc.problems, status_code=422)
+    reports = []
+
+    def write() -> list[Change]:
+        services = {s.id: s for s in store.services(include_retired=True)}
+        orgs = {o.id: o for o in store.organizations()}
+        report = store.apply(bundle.files, retire_missing=retire_missing == "1")
+        reports.append(report)
+        changes = [Change("kb_import", services.get(sid), store.service(sid),
+                          {"service_id": sid, "format": bundle.kind})
+                   for sid in [*report.added, *report.changed, *report.retired]]
+        for f in bundle.files:
+            after = store.organization(f.organization.id)
+            if orgs.get(after.id) != after:
+                changes.append(Change("kb_import_organization", orgs.get(after.id), after,
+                                      {"organization_id": after.id, "format": bundle.kind}))
+        return changes
+
+    await commit(front_door, session, write)
+    return _import_page(request, session, applied=reports[0])
 
 
 @router.get("/export.zip", name="admin_export")
@@ -782,18 +947,11 @@ async def export_zip(
 ) -> Response:
     """The whole KB as a zip of the four CSV sheets, or of one YAML file per organization."""
     store = _store(front_door)
+    files: Mapping[str, bytes | str] = export_csv(store) if format == "csv" else export_yaml(store)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        if format == "csv":
-            for name, data in export_csv(store).items():
-                zf.writestr(name, data)
-        else:
-            for org_file in store.export():
-                dumped = org_file.model_dump(mode="json")
-                for s in dumped["services"]:
-                    s.pop("organization_id", None)
-                zf.writestr(f"{org_file.organization.id}.yaml",
-                            yaml.safe_dump(dumped, allow_unicode=True, sort_keys=False, width=100))
+        for name, data in files.items():
+            zf.writestr(name, data)
     stamp = _today(front_door).isoformat()
     return Response(buf.getvalue(), media_type="application/zip", headers={
         "Content-Disposition": f'attachment; filename="tsunagu-kb-{format}-{stamp}.zip"',
@@ -829,21 +987,38 @@ def _period(
     return since, to
 
 
-@router.get("/reports", response_class=HTMLResponse, name="admin_reports")
-async def reports_page(
-    request: Request,
+@dataclass(frozen=True)
+class PeriodReport:
+    """The figures for the period and grouping a report page or CSV asks for."""
+
+    since: dt.date
+    to: dt.date
+    group: str
+    report: report_queries.Report
+
+
+async def _period_report(
     front_door: FrontDoorDep,
     session: AdminStaff,
     start: Annotated[str, Query(max_length=10, alias="from")] = "",
     end: Annotated[str, Query(max_length=10, alias="to")] = "",
     group: Annotated[str, Query(pattern="^(day|week|month)$")] = "day",
-) -> Response:
+) -> PeriodReport:
     since, to = _period(front_door, start, end)
-    tz = front_door.settings.tz
-    report = report_queries.build(front_door.db, since, to, tz=tz, group=group,
-                                  now=front_door.now())
+    report = report_queries.build(front_door.db, since, to, tz=front_door.settings.tz,
+                                  group=group, now=front_door.now())
+    return PeriodReport(since, to, group, report)
+
+
+#: the report for ``?from=&to=&group=`` (after the admin check)
+ReportDep = Annotated[PeriodReport, Depends(_period_report)]
+
+
+@router.get("/reports", response_class=HTMLResponse, name="admin_reports")
+async def reports_page(request: Request, session: AdminStaff, asked: ReportDep) -> Response:
+    report = asked.report
     return _page(request, "admin/reports.html", session, {
-        "r": report, "since": since, "to": to, "group": group,
+        "r": report, "since": asked.since, "to": asked.to, "group": asked.group,
         "chart_period": charts.bar_chart(
             [(label, n) for label, n in report.per_period], title="相談件数"),
         "chart_category": charts.bar_chart(
@@ -859,18 +1034,9 @@ async def reports_page(
 
 
 @router.get("/reports.csv", name="admin_reports_csv")
-async def reports_csv(
-    front_door: FrontDoorDep,
-    session: AdminStaff,
-    start: Annotated[str, Query(max_length=10, alias="from")] = "",
-    end: Annotated[str, Query(max_length=10, alias="to")] = "",
-    group: Annotated[str, Query(pattern="^(day|week|month)$")] = "day",
-) -> Response:
+async def reports_csv(session: AdminStaff, asked: ReportDep) -> Response:
     """The same figures as the page, small counts shown as "<3"; no personal data."""
-    since, to = _period(front_door, start, end)
-    report = report_queries.build(front_door.db, since, to, tz=front_door.settings.tz,
-                                  group=group, now=front_door.now())
-    data = report_queries.to_csv(report)
-    name = f"tsunagu-report-{since.isoformat()}-{to.isoformat()}.csv"
+    data = report_queries.to_csv(asked.report)
+    name = f"tsunagu-report-{asked.since.isoformat()}-{asked.to.isoformat()}.csv"
     return Response(data, media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})

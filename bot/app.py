@@ -39,6 +39,7 @@ from . import outbox as outbox_mod
 from .channels import Sender
 from .conversation import Assessor, Clock, Conversation, system_clock
 from .events import EventWorker, Intake
+from .followups import FollowUpWorker
 from .frontdoor import FrontDoor
 from .outbox import Backoff, OutboxWorker
 from .runtime import open_store
@@ -91,7 +92,11 @@ def create_app(
     if triage is None and settings.triage_process:
         # its own process and connection; the executor thread only waits on it
         process = TriageProcess(
-            settings.db_path, settings.embedder, settings.index_dir, nice=settings.triage_nice
+            settings.db_path,
+            settings.embedder,
+            settings.index_dir,
+            nice=settings.triage_nice,
+            threads=settings.triage_threads,
         )
         process.start()
         triage = process
@@ -114,6 +119,9 @@ def create_app(
     )
     events = EventWorker(db, conversation, executor, on_replies=outbox.wake)
     intake = Intake(db, now=clock, wake=events.wake)
+    followups = FollowUpWorker(
+        db, clock=clock, every=settings.follow_up_check_seconds, on_queued=outbox.wake
+    )
     front_door = FrontDoor(
         settings=settings,
         db=db,
@@ -137,9 +145,11 @@ def create_app(
             )
         events.start()
         outbox.start()
+        followups.start()
         try:
             yield
         finally:
+            await followups.stop()
             await events.stop()
             await outbox.stop()
             for sender in senders.values():
@@ -191,4 +201,6 @@ def create_app(
         senders[channel] = adapter.make_sender(settings)
         log.info("%s: on", channel)
     log.info("web chat: on")
+    if process is not None:
+        process.wait_ready()  # the model loaded while we set up the rest
     return app

@@ -184,7 +184,9 @@ def kb_load(
     store = KnowledgeStore(open_database(settings.db_path))
     try:
         files = (
-            read_csv_path(path, store).files if _kb_format(path, fmt) == "csv" else read_files(path)
+            read_csv_path(path, store).files
+            if _kb_format(path, fmt) == "csv"
+            else read_files(path, store)
         )
     except LoadError as exc:
         _fail("nothing was loaded:\n  " + "\n  ".join(str(p) for p in exc.problems))

@@ -259,6 +259,12 @@ T: Final[dict[str, dict[str, str]]] = {
         "too_long": "長いメッセージをありがとうございます。全部、担当者にも伝えられます。",
         "lang_set": "日本語でお話しします。どんなことでも書いてください。",
         "handed_back": "担当者から、自動の案内に戻りました。ほかにも困っていることがあれば、いつでも書いてください。",
+        "follow_up": (
+            "こんにちは。「つなぐ」の担当者です。その後、お変わりはありませんか。"
+            "困っていることや話したいことがあれば、いつでもここに書いてください。"
+            "特になければ、返信しなくても大丈夫です。"
+        ),
+        "follow_up_note": "担当者から：{message}",
         "sorry_error": (
             "ごめんなさい、メッセージをうまく受け取れませんでした。"
             "もう一度送ってください。急ぐときは 110 か 119 へ。"
@@ -366,6 +372,12 @@ T: Final[dict[str, dict[str, str]]] = {
         "too_long": "ながい メッセージを ありがとう ございます。ぜんぶ たんとうの ひとにも つたえられます。",
         "lang_set": "やさしい にほんごで はなします。どんな ことでも かいて ください。",
         "handed_back": "じどうの あんないに もどりました。こまって いる ことが あれば、かいて ください。",
+        "follow_up": (
+            "こんにちは。「つなぐ」の たんとうの ひとです。そのあと、どう ですか。"
+            "こまって いる ことや はなしたい ことが あれば、いつでも ここに かいて ください。"
+            "なにも なければ、へんじ しなくても だいじょうぶです。"
+        ),
+        "follow_up_note": "たんとうの ひとから：{message}",
         "sorry_error": (
             "ごめんなさい。メッセージを うまく うけとれませんでした。もう いちど おくって ください。"
             "いそぐ ときは 110 か 119 へ。"
@@ -472,6 +484,12 @@ T: Final[dict[str, dict[str, str]]] = {
         "too_long": "Thank you for your long message. All of it can be passed to a staff member.",
         "lang_set": "I will reply in English. Write about anything that is troubling you.",
         "handed_back": "You are back with the automatic guide. Write any time if something else is troubling you.",
+        "follow_up": (
+            "Hello, this is your staff member at tsunagu. We wanted to check in: how are things? "
+            "If anything is troubling you or you would like to talk, just write here any time. "
+            "If all is well, there is no need to reply."
+        ),
+        "follow_up_note": "From your staff member: {message}",
         "sorry_error": (
             "Sorry, we could not read your message. Please send it again. "
             "In an emergency call 110 or 119."

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     triage_process: bool = True
     # how much lower the triage process runs than the server (os.nice increment)
     triage_nice: int = Field(default=5, ge=0, le=19)
+    # encoder threads in the triage process (0: the library's default, all cores)
+    triage_threads: int = Field(default=1, ge=0, le=64)
 
     # channels (a channel without credentials is off)
     line_channel_secret: str | None = None
@@ -45,6 +47,11 @@ class Settings(BaseSettings):
 
     # admin: a service not confirmed for this many months is flagged as stale
     kb_stale_months: int = Field(default=6, ge=1, le=120)
+
+    # inbox: a referral's answer is due after this many business days (no weekends,
+    # national holidays or 12/29–1/3); due follow-ups are looked for this often (seconds)
+    referral_deadline_business_days: int = Field(default=2, ge=1, le=30)
+    follow_up_check_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     # outbox delivery: exponential backoff between attempts, then give up
     outbox_backoff_seconds: float = Field(default=2.0, gt=0)

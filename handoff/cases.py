@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import unicodedata
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -84,6 +86,14 @@ class Case(BaseModel):
     updated_at: dt.datetime
     closed_at: dt.datetime | None = None
     outcome: str | None = None
+    team: str | None = None
+    area: str | None = None
+    labels: list[str] = Field(default_factory=list)
+    writer: str | None = None
+    meeting: bool = False
+    follow_up_consent: bool | None = None
+    attention: str | None = None
+    attention_at: dt.datetime | None = None
 
     @property
     def is_open(self) -> bool:
@@ -139,6 +149,18 @@ def _case(row: dict[str, Any]) -> Case:
         updated_at=dt.datetime.fromisoformat(row["updated_at"]),
         closed_at=dt.datetime.fromisoformat(row["closed_at"]) if row["closed_at"] else None,
         outcome=row["outcome"],
+        team=row["team"],
+        area=row["area"],
+        labels=json.loads(row["labels"]),
+        writer=row["writer"],
+        meeting=bool(row["meeting"]),
+        follow_up_consent=(
+            None if row["follow_up_consent"] is None else bool(row["follow_up_consent"])
+        ),
+        attention=row["attention"],
+        attention_at=(
+            dt.datetime.fromisoformat(row["attention_at"]) if row["attention_at"] else None
+        ),
     )
 
 
@@ -257,11 +279,18 @@ def append_message(
     at: dt.datetime | None = None,
 ) -> int:
     """Add a message to the case's transcript; returns its id."""
-    stamp = _stamp(at)
+    when = at if at is not None else dt.datetime.now(dt.UTC)
+    stamp = _stamp(when)
     with db.atomic():
         get_case(db, case_id)
         message_id = _insert_message(db, case_id, role, text, stamp)
         db.execute("UPDATE cases SET updated_at = ? WHERE id = ?", [stamp, case_id])
+        if role == "resident":
+            # an answer to a follow-up brings the case back to a person (imported here:
+            # ``followups`` builds on this module)
+            from .followups import note_answer
+
+            note_answer(db, case_id, text, at=when)
     return message_id
 
 
@@ -629,22 +658,38 @@ def messages_since(db: sqlite_utils.Database, case_id: int, after: int = 0) -> l
     ]
 
 
-def queue(
-    db: sqlite_utils.Database,
+def _queue_where(
     *,
     status: str | None = None,
     category: str | None = None,
     assignee: str | None = None,
+    area: str | None = None,
+    team: str | None = None,
+    label: str | None = None,
+    attention: bool = False,
+    overdue_at: dt.datetime | None = None,
     include_closed: bool = False,
-    limit: int = 500,
-) -> list[Case]:
-    """Cases for the inbox: crisis, then complex, then the rest; longest waiting first.
-
-    ``assignee`` ``""`` means unassigned. Without ``status`` closed cases are left out
-    unless ``include_closed``.
-    """
+) -> tuple[str, list[object]]:
+    """The WHERE clause of the queue's filters (see ``queue``), always parameterised."""
     where: list[str] = []
     params: list[object] = []
+    if area:
+        where.append("area = ?")
+        params.append(area)
+    if team:
+        where.append("team = ?")
+        params.append(team)
+    if label:
+        where.append("EXISTS (SELECT 1 FROM json_each(cases.labels) WHERE value = ?)")
+        params.append(label)
+    if attention:
+        where.append("attention IS NOT NULL")
+    if overdue_at is not None:
+        where.append(
+            "EXISTS (SELECT 1 FROM referrals r WHERE r.case_id = cases.id"
+            " AND r.status IN ('sent', 'no_response') AND r.due_at <= ?)"
+        )
+        params.append(_stamp(overdue_at))
     if status:
         where.append("status = ?")
         params.append(status)
@@ -658,9 +703,218 @@ def queue(
     elif assignee:
         where.append("assignee = ?")
         params.append(assignee)
-    sql = "SELECT * FROM cases"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY priority, opened_at, id LIMIT ?"
-    params.append(limit)
-    return [_case(r) for r in db.query(sql, params)]
+    return (" WHERE " + " AND ".join(where) if where else ""), params
+
+
+def queue(
+    db: sqlite_utils.Database,
+    *,
+    limit: int = 100,
+    offset: int = 0,
+    **filters: Any,
+) -> list[Case]:
+    """Cases for the inbox: crisis, then complex, then the rest; within each, the cases that
+    need a person again (a resident answered a follow-up) first, then the longest waiting.
+
+    Filters (all optional): ``status``, ``category``, ``assignee`` (``""`` means
+    unassigned), ``area``, ``team``, ``label``, ``attention`` (only cases flagged for a
+    person), ``overdue_at`` (only cases with a referral unanswered past its deadline then),
+    ``include_closed`` (without ``status`` closed cases are left out unless this is set).
+    A page is ``limit`` cases from ``offset``: nobody reads ten thousand rows at once.
+    """
+    where, params = _queue_where(**filters)
+    sql = (
+        f"SELECT * FROM cases{where}"
+        " ORDER BY priority, attention IS NULL, opened_at, id LIMIT ? OFFSET ?"
+    )
+    return [_case(r) for r in db.query(sql, [*params, limit, offset])]
+
+
+def queue_total(db: sqlite_utils.Database, **filters: Any) -> int:
+    """How many cases the same filters match (the queue shows a page of them)."""
+    where, params = _queue_where(**filters)
+    return int(db.execute(f"SELECT COUNT(*) FROM cases{where}", params).fetchone()[0])
+
+
+# -- what staff set on a case ------------------------------------------------------------
+
+#: Who is writing (共通アセスメントシートの「相談者」): staff may correct the inference.
+WRITERS = ("本人", "家族", "近隣", "関係者")
+#: Why a case needs a person again, as the queue shows it.
+ATTENTION_LABELS: dict[str, str] = {"follow_up_answered": "見守りに返信あり"}
+MAX_TEAM_CHARS = 40
+MAX_LABELS = 10
+MAX_LABEL_CHARS = 20
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _field(value: str | None, *, what: str, max_chars: int) -> str | None:
+    """A short staff-typed value: stripped, NFKC, no control characters; "" is None."""
+    text = unicodedata.normalize("NFKC", value or "").strip()
+    if not text:
+        return None
+    if _CONTROL.search(text):
+        raise CaseError(f"{what}に使えない文字が入っています。")
+    if len(text) > max_chars:
+        raise CaseError(f"{what}は{max_chars}文字以内で書いてください。")
+    return text
+
+
+def _set_column(
+    db: sqlite_utils.Database,
+    case: Case,
+    column: str,
+    before: str | None,
+    after: str | None,
+    db_value: object,
+    *,
+    actor: str,
+    at: dt.datetime | None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Write one case column and its audit event (inside the caller's transaction)."""
+    if before == after:
+        return
+    db.execute(
+        f"UPDATE cases SET {column} = ?, updated_at = ? WHERE id = ?",
+        [db_value, _stamp(at), case.id],
+    )
+    audit(db, case.id, actor=actor, action=column, from_value=before, to_value=after,
+          detail=detail, at=at)
+
+
+def set_team_area(
+    db: sqlite_utils.Database,
+    case_id: int,
+    *,
+    team: str | None,
+    area: str | None,
+    actor: str,
+    at: dt.datetime | None = None,
+) -> Case:
+    """Which team works the case and in which area (圏域・地区); each change audited."""
+    new_team = _field(team, what="チーム", max_chars=MAX_TEAM_CHARS)
+    new_area = _field(area, what="地区", max_chars=MAX_TEAM_CHARS)
+    with db.atomic():
+        case = get_case(db, case_id)
+        _set_column(db, case, "team", case.team, new_team, new_team, actor=actor, at=at)
+        _set_column(db, case, "area", case.area, new_area, new_area, actor=actor, at=at)
+    return get_case(db, case_id)
+
+
+def parse_labels(text: str) -> list[str]:
+    """Labels typed as one line, separated by commas, 、 or spaces (order kept, no repeats)."""
+    parts = re.split(r"[,、\s]+", unicodedata.normalize("NFKC", text or ""))
+    labels: list[str] = []
+    for part in parts:
+        label = _field(part, what="ラベル", max_chars=MAX_LABEL_CHARS)
+        if label and label not in labels:
+            labels.append(label)
+    if len(labels) > MAX_LABELS:
+        raise CaseError(f"ラベルは{MAX_LABELS}個までです。")
+    return labels
+
+
+def set_labels(
+    db: sqlite_utils.Database,
+    case_id: int,
+    labels: Sequence[str],
+    *,
+    actor: str,
+    at: dt.datetime | None = None,
+) -> Case:
+    """Replace the case's labels (audited as before → after)."""
+    wanted = parse_labels(" ".join(labels))
+    with db.atomic():
+        case = get_case(db, case_id)
+        before = "、".join(case.labels) or None
+        after = "、".join(wanted) or None
+        _set_column(db, case, "labels", before, after, json.dumps(wanted, ensure_ascii=False),
+                    actor=actor, at=at)
+    return get_case(db, case_id)
+
+
+def set_writer(
+    db: sqlite_utils.Database,
+    case_id: int,
+    writer: str | None,
+    *,
+    actor: str,
+    at: dt.datetime | None = None,
+) -> Case:
+    """Correct who is writing (本人/家族/近隣/関係者); None goes back to the inference."""
+    if writer is not None and writer not in WRITERS:
+        raise CaseError(f"相談者は{'・'.join(WRITERS)}のどれかを選んでください。")
+    with db.atomic():
+        case = get_case(db, case_id)
+        _set_column(db, case, "writer", case.writer, writer, writer, actor=actor, at=at)
+    return get_case(db, case_id)
+
+
+#: How staff learnt the resident's answer about follow-up messages.
+CONSENT_SOURCES: dict[str, str] = {
+    "chat": "会話で本人が答えた",
+    "phone": "電話で本人が答えた",
+    "meeting": "面談で本人が答えた",
+}
+
+
+def set_follow_up_consent(
+    db: sqlite_utils.Database,
+    case_id: int,
+    consent: bool | None,
+    *,
+    source: str,
+    actor: str,
+    at: dt.datetime | None = None,
+) -> Case:
+    """Record the resident's own answer to "may we check in with you later?" (見守りの連絡).
+
+    Only the resident decides; staff record what they said and how (``source``),
+    and the audit keeps who recorded it, when, from what to what.
+    """
+    if source not in CONSENT_SOURCES:
+        raise CaseError("同意をどのように確認したかを選んでください。")
+
+    def word(value: bool | None) -> str | None:
+        return None if value is None else ("同意あり" if value else "同意なし")
+
+    with db.atomic():
+        case = get_case(db, case_id)
+        _set_column(db, case, "follow_up_consent", word(case.follow_up_consent), word(consent),
+                    None if consent is None else int(consent), actor=actor, at=at,
+                    detail={"source": source})
+    return get_case(db, case_id)
+
+
+def flag_attention(
+    db: sqlite_utils.Database,
+    case_id: int,
+    reason: str,
+    *,
+    actor: str,
+    at: dt.datetime | None = None,
+) -> None:
+    """The case needs a person again (it rises in the queue with ``reason`` shown)."""
+    with db.atomic():
+        case = get_case(db, case_id)
+        db.execute(
+            "UPDATE cases SET attention = ?, attention_at = ?, updated_at = ? WHERE id = ?",
+            [reason, _stamp(at), _stamp(at), case_id],
+        )
+        audit(db, case_id, actor=actor, action="attention", from_value=case.attention,
+              to_value=reason, at=at)
+
+
+def clear_attention(
+    db: sqlite_utils.Database, case_id: int, *, actor: str, at: dt.datetime | None = None
+) -> None:
+    """A person has dealt with what brought the case back (no-op when nothing is flagged)."""
+    with db.atomic():
+        case = get_case(db, case_id)
+        if case.attention is None:
+            return
+        db.execute("UPDATE cases SET attention = NULL, attention_at = NULL WHERE id = ?",
+                   [case_id])
+        audit(db, case_id, actor=actor, action="attention", from_value=case.attention,
+              to_value=None, at=at)

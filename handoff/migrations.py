@@ -113,8 +113,85 @@ def m002_staff_inbox(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX case_notes_case ON case_notes(case_id, id)")
 
 
-@migrations(name="003_audit_append_only")
-def m003_audit_append_only(db: sqlite_utils.Database) -> None:
+@migrations(name="003_casework")
+def m003_casework(db: sqlite_utils.Database) -> None:
+    # What staff set on a case: team and area (圏域・地区), free labels, the corrected writer
+    # (NULL: the summary's inference stands), the 重層的支援会議 flag, the resident's consent
+    # to follow-up messages (NULL: not asked, 1 yes, 0 no) and why the case needs a person
+    # again (NULL: nothing new).
+    for column in (
+        "team TEXT",
+        "area TEXT",
+        "labels TEXT NOT NULL DEFAULT '[]'",
+        "writer TEXT",
+        "meeting INTEGER NOT NULL DEFAULT 0",
+        "follow_up_consent INTEGER",
+        "attention TEXT",
+        "attention_at TEXT",
+    ):
+        db.execute(f"ALTER TABLE cases ADD COLUMN {column}")
+    db.execute("CREATE INDEX cases_area ON cases(area)")
+    # Referrals (確実なつなぎ): one row per service a case was referred to, with the names as
+    # they were when referred (the KB may change later) and its own answer deadline.
+    db.execute(
+        """
+        CREATE TABLE referrals (
+            id INTEGER PRIMARY KEY,
+            case_id INTEGER NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+            service_id TEXT NOT NULL,
+            service_name TEXT NOT NULL,
+            organization TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'sent'
+                CHECK (status IN ('sent', 'accepted', 'declined', 'no_response')),
+            reason TEXT,
+            due_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            responded_at TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX referrals_case ON referrals(case_id, id)")
+    db.execute("CREATE INDEX referrals_open ON referrals(status, due_at)")
+    # The support plan (支援プラン) of a case: goals, responsible agencies, next review.
+    db.execute(
+        """
+        CREATE TABLE support_plans (
+            case_id INTEGER PRIMARY KEY REFERENCES cases(id) ON DELETE CASCADE,
+            goals TEXT NOT NULL DEFAULT '[]',
+            agencies TEXT NOT NULL DEFAULT '[]',
+            next_review TEXT,
+            updated_by TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+    # Follow-ups (見守り): a check-in message staff schedule; the worker sends it when due.
+    db.execute(
+        """
+        CREATE TABLE follow_ups (
+            id INTEGER PRIMARY KEY,
+            case_id INTEGER NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+            due_at TEXT NOT NULL,
+            message TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'scheduled'
+                CHECK (status IN ('scheduled', 'sent', 'not_sent', 'cancelled', 'answered')),
+            reason TEXT,
+            outbox_id INTEGER,
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            done_at TEXT,
+            answered_at TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX follow_ups_due ON follow_ups(status, due_at)")
+    db.execute("CREATE INDEX follow_ups_case ON follow_ups(case_id, id)")
+
+
+@migrations(name="004_audit_append_only")
+def m004_audit_append_only(db: sqlite_utils.Database) -> None:
     # The audit log is append-only: the database itself refuses to change or remove a row,
     # whatever code (or a later bug) tries. Cases are never deleted either (their ON DELETE
     # CASCADE would remove audit rows); retention redacts a case's contents instead.

@@ -3,8 +3,9 @@
 A "consultation" here is a case (a handoff to a person). Figures:
 per day/week/month, per category (a household with several needs counts in
 each), per channel, complex share, crisis count, time from handoff to the
-first staff reply (median, p90), cases by status, and open/overdue
-referrals when a ``referrals`` table exists. Exports show counts of 1 or 2
+first staff reply (median, p90), cases by status, and the referrals still
+waiting for an agency's answer (open) and those past their deadline (overdue),
+counted as of ``now`` over all cases. Exports show counts of 1 or 2
 as "<3" so a small number cannot point at a person.
 """
 
@@ -23,6 +24,7 @@ from zoneinfo import ZoneInfo
 import sqlite_utils
 
 from .cases import STATUS_LABELS, STATUSES
+from .referrals import referral_counts
 
 SMALL = 3
 CHANNEL_LABELS = {"line": "LINE", "telegram": "Telegram", "web": "Webチャット"}
@@ -118,24 +120,11 @@ def _cases(
 def _referrals(
     db: sqlite_utils.Database, now: dt.datetime
 ) -> tuple[int | None, int | None]:
-    """Open and overdue referrals, if the referrals table exists (issue 4)."""
+    """Referrals still waiting for an answer, and those of them past their deadline, as of
+    ``now`` (all cases, whenever opened: the figure is about today's open loops)."""
     if not db["referrals"].exists():
         return None, None
-    columns = {c.name for c in db["referrals"].columns}
-    if "status" not in columns:
-        return None, None
-    open_sql = "status IN ('sent', 'pending', 'open')"
-    n_open = int(db.execute(f"SELECT COUNT(*) FROM referrals WHERE {open_sql}").fetchone()[0])
-    due = next((c for c in ("due_at", "deadline", "respond_by") if c in columns), None)
-    if due is None:
-        return n_open, None
-    stamp = now.astimezone(dt.UTC).isoformat(timespec="microseconds")
-    n_over = int(
-        db.execute(
-            f"SELECT COUNT(*) FROM referrals WHERE {open_sql} AND {due} < ?", [stamp]
-        ).fetchone()[0]
-    )
-    return n_open, n_over
+    return referral_counts(db, now)
 
 
 def build(
@@ -225,6 +214,6 @@ def to_csv(report: Report) -> bytes:
                        ("p90_minutes", report.first_reply_p90_min)):
         shown = f"{value:.1f}" if enough and value is not None else ""
         w.writerow(["first_reply", key, "初回返信までの分", shown])
-    w.writerow(["referrals", "open", "つなぎ中", small(report.referrals_open)])
-    w.writerow(["referrals", "overdue", "期限切れ", small(report.referrals_overdue)])
+    w.writerow(["referrals", "open", "回答待ちのつなぎ", small(report.referrals_open)])
+    w.writerow(["referrals", "overdue", "期限切れのつなぎ", small(report.referrals_overdue)])
     return buf.getvalue().encode("utf-8-sig")

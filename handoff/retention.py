@@ -6,7 +6,9 @@ consent flags, assignee and every timestamp. It loses whatever says who
 wrote or what they wrote: the resident reference (becomes
 ``<channel>:purged``), the text of every message and internal note, and the
 assessment's words (the message, evidence sentences, crisis phrases, the
-services' reasons, which may quote the resident).
+services' reasons, which may quote the resident), and staff's free text about
+the household (labels, follow-up messages, an agency's reason for declining,
+the support plan's goals).
 Message and note rows stay as (role or author, time), so message counts and
 first-reply times in the reports do not move. Audit events are never
 touched: they hold ids and actions, no message text.
@@ -34,6 +36,9 @@ class CasePurge:
     cases: int = 0
     messages: int = 0
     notes: int = 0
+    follow_ups: int = 0
+    referrals: int = 0
+    plans: int = 0
 
 
 def _stamp(when: dt.datetime) -> str:
@@ -90,5 +95,19 @@ def purge_closed_cases(db: sqlite_utils.Database, cutoff: dt.datetime) -> CasePu
         ).rowcount
         report.notes += db.execute(
             "UPDATE case_notes SET text = '' WHERE case_id = ? AND text != ''", [row["id"]]
+        ).rowcount
+        # staff's own words about the household: labels, follow-up messages, an agency's
+        # reason for declining, the plan's goals (the plan's agencies are KB ids: they stay)
+        db.execute("UPDATE cases SET labels = '[]' WHERE id = ?", [row["id"]])
+        report.follow_ups += db.execute(
+            "UPDATE follow_ups SET message = '' WHERE case_id = ? AND message != ''", [row["id"]]
+        ).rowcount
+        report.referrals += db.execute(
+            "UPDATE referrals SET reason = NULL WHERE case_id = ? AND reason IS NOT NULL",
+            [row["id"]],
+        ).rowcount
+        report.plans += db.execute(
+            "UPDATE support_plans SET goals = '[]' WHERE case_id = ? AND goals != '[]'",
+            [row["id"]],
         ).rowcount
     return report

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, cast, get_args
 
 from pydantic import BaseModel, Field
 
@@ -26,6 +26,7 @@ from triage.assessment import Assessment
 from .cases import Case, Consent, TranscriptEntry
 
 Writer = Literal["本人", "家族", "近隣", "関係者"]
+_WRITERS: tuple[str, ...] = get_args(Writer)
 
 CRISIS_LABELS = {
     "suicide": "自殺・自傷の危険",
@@ -297,7 +298,9 @@ def household_members(text: str) -> list[HouseholdMember]:
     return list(members.values())
 
 
-def _consent_lines(consent: Consent, urgent: bool) -> list[ConsentLine]:
+def _consent_lines(
+    consent: Consent, urgent: bool, follow_up: bool | None = None
+) -> list[ConsentLine]:
     def answer(value: bool | None) -> str:
         if value is None:
             return "未確認（危機のため確認前につないだ）" if urgent else "未確認"
@@ -307,6 +310,10 @@ def _consent_lines(consent: Consent, urgent: bool) -> list[ConsentLine]:
         ConsentLine(label="職員への共有", value=answer(consent.share_with_staff)),
         ConsentLine(label="関係機関への共有", value=answer(consent.share_with_agencies)),
         ConsentLine(label="匿名での相談", value="希望" if consent.anonymous else "希望なし"),
+        ConsentLine(
+            label="見守りの連絡",
+            value="未確認" if follow_up is None else ("同意あり" if follow_up else "同意なし"),
+        ),
     ]
 
 
@@ -321,6 +328,11 @@ def build_summary(
     joined = _norm(resident_text)
     assessment: Assessment = case.assessment
     writer, reason = who_is_writing(resident_text)
+    if case.writer in _WRITERS and case.writer != writer:
+        reason = f"職員が訂正（自動の推定は{writer}：{reason}）"
+        writer = cast(Writer, case.writer)
+    elif case.writer in _WRITERS:
+        reason = f"職員が確認（{reason}）"
 
     needs: list[Need] = []
     for finding in assessment.categories:
@@ -361,7 +373,7 @@ def build_summary(
         crisis_sentences=crisis_sentences,
         risk_concern=assessment.risk_concern,
         complex=case.complex,
-        consent=_consent_lines(case.consent, case.urgent),
+        consent=_consent_lines(case.consent, case.urgent, case.follow_up_consent),
         contact=contact,
         services=services,
         language=case.language,

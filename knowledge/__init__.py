@@ -1,9 +1,25 @@
 """The knowledge base of agencies, services and the concerns they handle."""
 
+from .bundle import Bundle, read_bundle
 from .categories import CATEGORIES, CATEGORIES_EN, CRISIS_TYPES, Category, CrisisType
 from .db import open_database
-from .errors import KnowledgeError, LoadError, LoadProblem, NotFound
-from .files import export_path, load_path, read_files, sample_path
+from .errors import (
+    KnowledgeError,
+    LoadError,
+    LoadProblem,
+    NotFound,
+    OrganizationRetired,
+    ja_message,
+)
+from .files import (
+    dump_yaml,
+    export_path,
+    export_yaml,
+    load_path,
+    read_files,
+    read_yaml,
+    sample_path,
+)
 from .models import ExampleConcern, Organization, OrganizationFile, Schedule, Service
 from .store import ApplyReport, Concern, KnowledgeStore
 
@@ -12,6 +28,7 @@ __all__ = [
     "CATEGORIES_EN",
     "CRISIS_TYPES",
     "ApplyReport",
+    "Bundle",
     "Category",
     "Concern",
     "CrisisType",
@@ -23,11 +40,17 @@ __all__ = [
     "NotFound",
     "Organization",
     "OrganizationFile",
+    "OrganizationRetired",
     "Schedule",
     "Service",
+    "dump_yaml",
     "export_path",
+    "export_yaml",
+    "ja_message",
     "load_path",
     "open_database",
+    "read_bundle",
     "read_files",
+    "read_yaml",
     "sample_path",
 ]

@@ -2,7 +2,7 @@
 
 Four sheets, named after their table:
 
-- ``organizations.csv``: id, name, description, phone, url, email
+- ``organizations.csv``: id, name, description, phone, url, email, status
 - ``services.csv``: id, organization_id, name, kind, categories, crisis_types,
   description, eligibility, min_age, max_age, languages, fees, status,
   assured_date, area, phone, url, hours_note, open_on_holidays
@@ -16,7 +16,9 @@ a BOM or none, CRLF or LF, quoted newlines, ``8:30`` for ``08:30`` and
 
 ``organizations.csv`` and ``services.csv`` are required. A missing
 ``schedules.csv`` or ``example_concerns.csv`` keeps what the store has for
-the services it already knows.
+the services it already knows; an empty or missing organization ``status``
+keeps the organization's status in the store. A retired organization may
+only have retired services.
 
 A bad file set is refused whole: :func:`read_csv` raises ``LoadError`` with
 a :class:`CsvProblem` (file, row, column) for every error, and nothing is
@@ -36,13 +38,22 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from pydantic_core import ErrorDetails
 
-from .errors import LoadError, LoadProblem, NotFound
+from .errors import (
+    LEFT_UNDER_RETIRED,
+    SERVICE_OF_RETIRED,
+    LoadError,
+    LoadProblem,
+    NotFound,
+    ja_message,
+)
+from .files import write_folder
 from .models import WEEKDAYS, ExampleConcern, Organization, OrganizationFile, Schedule, Service
 from .store import ApplyReport, KnowledgeStore
 
-ORGANIZATION_COLUMNS: tuple[str, ...] = ("id", "name", "description", "phone", "url", "email")
+ORGANIZATION_COLUMNS: tuple[str, ...] = (
+    "id", "name", "description", "phone", "url", "email", "status"
+)
 SERVICE_COLUMNS: tuple[str, ...] = (
     "id",
     "organization_id",
@@ -106,35 +117,6 @@ def _column_letter(index: int) -> str:
         index, rem = divmod(index - 1, 26)
         letters = chr(ord("A") + rem) + letters
     return letters
-
-
-# -- Japanese messages for pydantic's built-in errors ---------------------------------
-
-_JA = {
-    "int_parsing": "整数で書いてください",
-    "int_type": "整数で書いてください",
-    "string_too_short": "入力してください",
-    "too_short": "1つ以上選んでください",
-    "string_too_long": "長すぎます",
-    "literal_error": "選択肢から選んでください",
-    "date_parsing": "日付は YYYY-MM-DD で書いてください",
-    "date_from_datetime_parsing": "日付は YYYY-MM-DD で書いてください",
-    "greater_than_equal": "小さすぎます",
-    "less_than_equal": "大きすぎます",
-    "missing": "入力してください",
-    "bool_parsing": "はい か いいえ で書いてください",
-}
-
-
-def ja_message(err: ErrorDetails) -> str:
-    """A pydantic error as a Japanese sentence an admin can act on."""
-    if err["type"] == "value_error":
-        return str(err["msg"]).removeprefix("Value error, ")
-    if err["type"] in ("greater_than_equal", "less_than_equal"):
-        limit = (err.get("ctx") or {}).get("ge", (err.get("ctx") or {}).get("le"))
-        word = "以上" if err["type"] == "greater_than_equal" else "以下"
-        return f"{limit}{word}にしてください"
-    return _JA.get(err["type"], str(err["msg"]))
 
 
 # -- writing -------------------------------------------------------------------------
@@ -206,14 +188,7 @@ def export_csv(store: KnowledgeStore) -> dict[str, bytes]:
 
 def export_csv_path(store: KnowledgeStore, path: Path) -> list[Path]:
     """Write the four sheets into the folder ``path``."""
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, data in export_csv(store).items():
-        target = path / name
-        target.write_bytes(data)
-        written.append(target)
-    return written
+    return write_folder(path, export_csv(store))
 
 
 # -- reading -------------------------------------------------------------------------
@@ -311,6 +286,8 @@ def _org_data(cells: Mapping[str, str]) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for col, raw in cells.items():
         value = raw.strip() if col != "description" else raw
+        if col == "status" and not value:
+            continue  # keep the store's (or the default)
         data[col] = (value or None) if col in _OPTIONAL_TEXT else value
     return data
 
@@ -361,6 +338,7 @@ def read_csv(
 
     # organizations
     orgs: dict[str, Organization] = {}
+    org_rows: dict[str, int] = {}
     for row, cells in parsed["organizations.csv"].rows:
         try:
             org = Organization.model_validate(_org_data(cells))
@@ -372,6 +350,7 @@ def read_csv(
                 CsvProblem("organizations.csv", row, "id", f"{org.id} が重複しています")
             )
         orgs[org.id] = org
+        org_rows[org.id] = row
 
     # schedules and concerns, by service
     schedules: dict[str, list[Schedule]] | None = None
@@ -490,6 +469,16 @@ def read_csv(
                 services=[s for s in services if s.organization_id == oid],
             )
         )
+    if store is not None:
+        for oid, sid in store.active_under_retired(files):
+            if sid in rows_of:
+                problems.append(CsvProblem("services.csv", rows_of[sid], "status",
+                                           SERVICE_OF_RETIRED.format(org=oid)))
+            elif oid in org_rows:
+                problems.append(CsvProblem("organizations.csv", org_rows[oid], "status",
+                                           LEFT_UNDER_RETIRED.format(service=sid)))
+        if problems:
+            raise LoadError(problems)
     return CsvSet(files=files, service_rows=rows_of)
 
 
@@ -529,6 +518,8 @@ class Preview:
     retired: list[str] = field(default_factory=list)
     organizations_added: list[str] = field(default_factory=list)
     organizations_changed: list[str] = field(default_factory=list)
+    organizations_retired: list[str] = field(default_factory=list)
+    organizations_restored: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -551,13 +542,20 @@ def preview(
     out = Preview()
     seen: set[str] = set()
     for f in files:
+        new_org = store.organization_as_applied(f.organization)
         try:
-            old_org = store.organization(f.organization.id)
+            old_org = store.organization(new_org.id)
         except NotFound:
-            out.organizations_added.append(f.organization.id)
+            out.organizations_added.append(new_org.id)
         else:
-            if old_org != f.organization:
-                out.organizations_changed.append(f.organization.id)
+            if old_org != new_org:
+                out.organizations_changed.append(new_org.id)
+            if old_org.status != new_org.status:
+                target = (
+                    out.organizations_retired if new_org.status == "retired"
+                    else out.organizations_restored
+                )
+                target.append(new_org.id)
         for s in f.services:
             s = s.model_copy(update={"organization_id": f.organization.id})
             seen.add(s.id)

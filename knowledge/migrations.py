@@ -81,6 +81,15 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db.execute("INSERT INTO kb_meta (key, value) VALUES ('version', '0')")
 
 
+@migrations(name="002_organization_status")
+def m002_organization_status(db: sqlite_utils.Database) -> None:
+    """Organizations can be retired; a service retired with its organization remembers
+    the status it had (``retired_with_organization``), so restoring the organization
+    brings back exactly those services."""
+    db.execute("ALTER TABLE organizations ADD COLUMN status TEXT NOT NULL DEFAULT 'active'")
+    db.execute("ALTER TABLE services ADD COLUMN retired_with_organization TEXT")
+
+
 def migrate(db: sqlite_utils.Database) -> None:
     """Apply any pending knowledge migrations."""
     migrations.apply(db)

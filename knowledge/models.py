@@ -24,6 +24,7 @@ _TIME = re.compile(r"^([01][0-9]|2[0-4]):[0-5][0-9]$")
 
 ServiceKind = Literal["agency", "hotline", "place", "program"]
 ServiceStatus = Literal["active", "inactive", "retired"]
+OrganizationStatus = Literal["active", "retired"]
 
 
 def _check_id(value: str) -> str:
@@ -83,7 +84,11 @@ class ExampleConcern(BaseModel):
 
 
 class Organization(BaseModel):
-    """An agency, NPO, office or national line operator."""
+    """An agency, NPO, office or national line operator.
+
+    A retired organization has only retired services. A file that leaves
+    ``status`` out keeps the status the store has (see ``KnowledgeStore.apply``).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -93,6 +98,7 @@ class Organization(BaseModel):
     phone: str | None = None
     url: str | None = None
     email: str | None = None
+    status: OrganizationStatus = "active"
 
     _id = field_validator("id")(_check_id)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlite_utils
 
-from .errors import NotFound
+from .errors import NotFound, OrganizationRetired
 from .migrations import migrate
 from .models import WEEKDAYS, ExampleConcern, Organization, OrganizationFile, Schedule, Service
 
@@ -81,11 +81,18 @@ class KnowledgeStore:
         return self._hydrate([rows[0]])[0]
 
     def services(
-        self, *, category: str | None = None, include_retired: bool = False
+        self,
+        *,
+        category: str | None = None,
+        organization_id: str | None = None,
+        include_retired: bool = False,
     ) -> list[Service]:
-        """Services, optionally of one category; retired ones only when asked."""
+        """Services, optionally of one category or organization; retired ones only when asked."""
         where = [] if include_retired else ["status != 'retired'"]
         params: list[Any] = []
+        if organization_id is not None:
+            where.append("organization_id = ?")
+            params.append(organization_id)
         if category:
             where.append("EXISTS (SELECT 1 FROM json_each(services.categories) WHERE value = ?)")
             params.append(category)
@@ -155,8 +162,8 @@ class KnowledgeStore:
             for key in ("categories", "crisis_types", "languages"):
                 data[key] = json.loads(data[key])
             data["open_on_holidays"] = bool(data["open_on_holidays"])
-            data.pop("content_hash")
-            data.pop("updated_at")
+            for bookkeeping in ("content_hash", "updated_at", "retired_with_organization"):
+                data.pop(bookkeeping)
             data["schedule"] = [
                 Schedule.model_validate({"days": days, "opens": o, "closes": c})
                 for (o, c), days in schedules.get(r["id"], {}).items()
@@ -194,10 +201,14 @@ class KnowledgeStore:
         """
         if not service.organization_id:
             raise ValueError("service has no organization_id")
-        self.organization(service.organization_id)  # raises NotFound
+        org = self.organization(service.organization_id)  # raises NotFound
+        if org.status == "retired" and service.status != "retired":
+            raise OrganizationRetired(
+                f"organization {org.id!r} is retired: service {service.id!r} must be retired too"
+            )
         digest = service.content_hash()
         existing = self.db.execute(
-            "SELECT content_hash FROM services WHERE id = ?", [service.id]
+            "SELECT content_hash, status FROM services WHERE id = ?", [service.id]
         ).fetchone()
         if existing and existing[0] == digest:
             return "unchanged"
@@ -207,6 +218,8 @@ class KnowledgeStore:
         data["open_on_holidays"] = int(service.open_on_holidays)
         data["content_hash"] = digest
         data["updated_at"] = _now()
+        if existing is None or existing[1] != service.status:
+            data["retired_with_organization"] = None  # a status set by hand is the truth
         with self.db.atomic():
             self.db.table("services").upsert(data, pk="id")
             self.db.execute("DELETE FROM schedules WHERE service_id = ?", [service.id])
@@ -245,6 +258,77 @@ class KnowledgeStore:
         service = self.service(service_id)
         self.upsert_service(service.model_copy(update={"status": status}))
 
+    def organization_as_applied(self, org: Organization) -> Organization:
+        """``org`` as an import would write it: a file silent on status keeps the store's."""
+        if "status" in org.model_fields_set:
+            return org
+        try:
+            kept = self.organization(org.id).status
+        except NotFound:
+            return org
+        return org.model_copy(update={"status": kept})
+
+    def active_under_retired(self, files: Iterable[OrganizationFile]) -> list[tuple[str, str]]:
+        """(organization id, service id) pairs that applying ``files`` would leave active
+        or paused under a retired organization: what an import must refuse."""
+        org_status = {o.id: o.status for o in self.organizations()}
+        owner_status = {
+            s.id: (s.organization_id, s.status) for s in self.services(include_retired=True)
+        }
+        for f in files:
+            org_status[f.organization.id] = self.organization_as_applied(f.organization).status
+            for s in f.services:
+                owner_status[s.id] = (f.organization.id, s.status)
+        return [
+            (oid, sid)
+            for sid, (oid, status) in sorted(owner_status.items())
+            if status != "retired" and org_status.get(oid) == "retired"
+        ]
+
+    def retire_organization(self, org_id: str) -> list[str]:
+        """Retire an organization and every service of it not retired yet (one transaction).
+
+        Each such service remembers its status, so ``restore_organization``
+        brings back exactly these. Returns their ids.
+        """
+        org = self.organization(org_id)
+        retired = []
+        with self.db.atomic():
+            self.upsert_organization(org.model_copy(update={"status": "retired"}))
+            for s in self.services(organization_id=org_id):
+                self.upsert_service(s.model_copy(update={"status": "retired"}))
+                self.db.execute(
+                    "UPDATE services SET retired_with_organization = ? WHERE id = ?",
+                    [s.status, s.id],
+                )
+                retired.append(s.id)
+        return retired
+
+    def retired_with_organization(self, org_id: str) -> dict[str, str]:
+        """Services retired together with their organization: id → the status they had."""
+        return {
+            r["id"]: r["retired_with_organization"]
+            for r in self.db.query(
+                "SELECT id, retired_with_organization FROM services"
+                " WHERE organization_id = ? AND status = 'retired'"
+                " AND retired_with_organization IS NOT NULL ORDER BY id",
+                [org_id],
+            )
+        }
+
+    def restore_organization(self, org_id: str) -> list[str]:
+        """Make a retired organization active again, with the services retired with it.
+
+        Services retired before (or by hand) stay retired. Returns the ids restored.
+        """
+        org = self.organization(org_id)
+        held = self.retired_with_organization(org_id)
+        with self.db.atomic():
+            self.upsert_organization(org.model_copy(update={"status": "active"}))
+            for sid, status in held.items():
+                self.upsert_service(self.service(sid).model_copy(update={"status": status}))
+        return list(held)
+
     def apply(
         self, files: Iterable[OrganizationFile], *, retire_missing: bool = False
     ) -> ApplyReport:
@@ -254,7 +338,7 @@ class KnowledgeStore:
         seen: set[str] = set()
         with self.db.atomic():
             for f in files:
-                self.upsert_organization(f.organization)
+                self.upsert_organization(self.organization_as_applied(f.organization))
                 for s in f.services:
                     s = s.model_copy(update={"organization_id": f.organization.id})
                     seen.add(s.id)

@@ -22,7 +22,7 @@ import os
 import signal
 import sys
 import threading
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,13 @@ def _die_with_parent() -> None:
 
 
 def _start(
-    db_path: str, embedder: str, index_dir: str | None, nice: int, parent: int, level: int
+    db_path: str,
+    embedder: str,
+    index_dir: str | None,
+    nice: int,
+    threads: int,
+    parent: int,
+    level: int,
 ) -> None:
     """Pool initializer, in the child: open the KB and the engine once."""
     global _engine
@@ -71,6 +77,11 @@ def _start(
 
     store = KnowledgeStore(open_database(Path(db_path)))
     _engine = open_triage(store, embedder, Path(index_dir) if index_dir else None)
+    if threads:
+        # the encoder's OpenMP runtime is loaded by now; the server keeps the other core
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads, user_api="openmp")
 
 
 def _assess(text: str) -> Assessment:
@@ -96,10 +107,14 @@ class TriageProcess:
         index_dir: Path | None = None,
         *,
         nice: int = 5,
+        threads: int = 1,
     ) -> None:
-        self._args = (str(db_path), embedder, str(index_dir) if index_dir else None, nice)
+        self._args = (
+            str(db_path), embedder, str(index_dir) if index_dir else None, nice, threads
+        )
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
+        self._starting: Future[int] | None = None
         self.pid: int | None = None
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -127,8 +142,21 @@ class TriageProcess:
             raise TriageUnavailable("the triage process died") from exc
 
     def start(self) -> None:
-        """Start the child and wait until its engine is ready (the index may build)."""
-        self.pid = int(self._call(_ready))
+        """Start the child; it loads the model and the index while the caller goes on."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = self._new_pool()
+            self._starting = self._pool.submit(_ready)
+
+    def wait_ready(self) -> None:
+        """Block until the child's engine is ready; its start-up errors are raised here."""
+        if self._starting is None:
+            self.start()
+        assert self._starting is not None
+        try:
+            self.pid = int(self._starting.result())
+        except BrokenProcessPool as exc:
+            raise TriageUnavailable("the triage process could not start") from exc
         log.info("triage: running in process %d", self.pid)
 
     def assess(self, text: str) -> Assessment:

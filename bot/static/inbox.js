@@ -27,6 +27,12 @@
     setTimeout(pollQueue, QUEUE_EVERY);
   }
 
+  // the print view: a button instead of an inline onclick (the CSP forbids inline script)
+  var printNow = document.getElementById("print-now");
+  if (printNow) {
+    printNow.addEventListener("click", function () { window.print(); });
+  }
+
   // a case: append new messages as text nodes
   var transcript = document.getElementById("transcript");
   if (transcript) {

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -11,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+import httpx
 import sqlite_utils
 
 import handoff
@@ -200,3 +206,70 @@ def launch_chromium(playwright: Any) -> Any:
     """Debian's Chromium under Playwright; missing Chromium is a failure, not a skip."""
     assert CHROMIUM.exists(), f"{CHROMIUM} is missing: run scripts/system-deps.sh (make test does)"
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServeProcess:
+    """``tsunagu serve`` as a real process on a fixed port, to kill and restart."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        base = {k: v for k, v in os.environ.items() if not k.startswith("TSUNAGU_")}
+        self.env = {
+            **base,
+            "TSUNAGU_DATA_DIR": str(data_dir),
+            "TSUNAGU_OUTBOX_BACKOFF_SECONDS": "0.1",
+            **(env or {}),
+        }
+        self.log = data_dir / "serve.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 120) -> None:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", "from bot.cli import main; main()", "serve",
+                 "--port", str(self.port)],
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=log,
+            )
+        wait_for(self.up, timeout=timeout, what="tsunagu serve to come up")
+
+    def up(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def health(self) -> dict[str, Any]:
+        body: dict[str, Any] = httpx.get(f"{self.url}/healthz", timeout=5).json()
+        return body
+
+    def drained(self) -> bool:
+        body = self.health()
+        return body["pending_events"] == 0 and body["pending_outbox"] == 0
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a power cut or the OOM killer."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

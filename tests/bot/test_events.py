@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -30,13 +25,13 @@ from tests.bot.helpers import (
     SUICIDE,
     Clock,
     RunningClock,
+    ServeProcess,
     copy_template,
     wait_for,
 )
 from triage import Triage
 
 JSON = {"Accept": "application/json"}
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _count(db: sqlite_utils.Database, sql: str, params: list[object] | None = None) -> int:
@@ -204,31 +199,6 @@ def test_a_double_submit_is_answered_once(
 # -- a real process, killed -------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TSUNAGU_")}
-    env.update({"TSUNAGU_DATA_DIR": str(data_dir), "TSUNAGU_OUTBOX_BACKOFF_SECONDS": "0.1"})
-    return subprocess.Popen(
-        [sys.executable, "-c", "from bot.cli import main; main()", "serve", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def _up(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @pytest.mark.slow
 def test_sigkill_with_queued_events_then_every_ack_is_answered_once(
     template_db: Path, settings: Settings, triage_engine: Triage, pytestconfig: pytest.Config
@@ -236,12 +206,10 @@ def test_sigkill_with_queued_events_then_every_ack_is_answered_once(
     copy_template(template_db, settings)
     assert pytestconfig.cache is not None  # reuse the session's index: no rebuild at start
     shutil.copytree(pytestconfig.cache.mkdir("bot-triage-index"), settings.index_dir)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = _serve(settings.data_dir, port)
+    server = ServeProcess(settings.data_dir)
     try:
-        wait_for(lambda: _up(url), timeout=120, what="first server")
-        with httpx.Client(base_url=url, headers=JSON) as client:
+        server.start()
+        with httpx.Client(base_url=server.url, headers=JSON) as client:
             client.get("/chat")
             # every one of these gets a reply (after a crisis the bot would go quiet)
             texts = [
@@ -256,27 +224,23 @@ def test_sigkill_with_queued_events_then_every_ack_is_answered_once(
             for i, text in enumerate(texts):
                 form = {"client_id": f"kill-{i:04d}", "text": text}
                 assert client.post("/chat/messages", data=form).status_code == 202
-            server.send_signal(signal.SIGKILL)  # right after the last ack
-            server.wait(timeout=10)
+            server.kill()  # right after the last ack
             cookies = dict(client.cookies)
     finally:
-        if server.poll() is None:
-            server.kill()
+        server.kill()
     db = open_database(settings.db_path)
     acknowledged = _count(db, "SELECT COUNT(*) FROM inbound_events")
     assert acknowledged == len(texts) + 1  # every ack was durable (plus the greeting)
     queued = _count(db, "SELECT COUNT(*) FROM inbound_events WHERE status = 'pending'")
     print(f"{queued} of {acknowledged} events were still queued when the server was killed")
 
-    server = _serve(settings.data_dir, port)
     try:
-        wait_for(lambda: _up(url), timeout=120, what="restarted server")
-        wait_for(lambda: _drained(url), timeout=120, what="backlog drained")
-        with httpx.Client(base_url=url, cookies=cookies) as client:
+        server.start()
+        wait_for(server.drained, timeout=120, what="backlog drained")
+        with httpx.Client(base_url=server.url, cookies=cookies) as client:
             messages = client.get("/chat/messages").json()["messages"]
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        server.stop()
     assert [m["text"] for m in messages if m["role"] == "resident"] == texts
     assert _count(db, "SELECT COUNT(*) FROM inbound_events WHERE status = 'done'") == acknowledged
     per_event = db.execute(
@@ -286,8 +250,3 @@ def test_sigkill_with_queued_events_then_every_ack_is_answered_once(
     assert all(count == 1 and sent == 1 for _, count, sent in per_event)  # answered once
     batches = _count(db, "SELECT COUNT(DISTINCT retry_key) FROM webchat_messages")
     assert batches == acknowledged
-
-
-def _drained(url: str) -> bool:
-    body = httpx.get(f"{url}/healthz", timeout=2).json()
-    return body["pending_events"] == 0 and body["pending_outbox"] == 0

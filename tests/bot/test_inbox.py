@@ -10,7 +10,6 @@ import re
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -19,27 +18,32 @@ from fastapi.testclient import TestClient
 
 import handoff
 from bot.app import create_app
+from bot.inbox import QUEUE_PAGE
 from bot.inbox import router as inbox_router
 from bot.settings import Settings
-from handoff import staff
-from knowledge import open_database
 from tests.bot.helpers import (
     IN_HOURS,
+    JST,
     RunningClock,
     copy_template,
     launch_chromium,
     make_settings,
     wait_for,
 )
-from tests.stubs.events import line_text_event, line_user_id, line_webhook_request
+from tests.bot.inbox_helpers import (
+    HTML,
+    PASSWORD,
+    add_staff,
+    csrf_of,
+    login,
+    open_case,
+    post_line,
+)
+from tests.stubs.events import line_user_id
 from tests.stubs.line_api import LineStub
 from triage import Triage
-from triage.assessment import Assessment, CategoryFinding, CrisisFinding
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-PASSWORD = "inbox password 123"
-HTML = {"Accept": "text/html"}
-T = dt.datetime(2025, 6, 3, 0, 0, tzinfo=dt.UTC)
 
 CONSULTATION_8050 = (
     "82歳の母と52歳の兄と暮らしています。兄は無職で、10年以上部屋にひきこもっています。"
@@ -57,84 +61,65 @@ def line_settings(tmp_path: Path, line_stub: LineStub) -> Settings:
     )
 
 
-def _add_staff(settings: Settings) -> None:
-    db = open_database(settings.db_path)
-    staff.add_staff(db, "sato", PASSWORD, role="staff", now=T)
-    staff.add_staff(db, "tanaka", PASSWORD, role="staff", now=T)
-    staff.add_staff(db, "admin", PASSWORD, role="admin", now=T)
-    db.conn.close()
-
-
 @pytest.fixture
 def app(template_db: Path, line_settings: Settings, triage_engine: Triage) -> FastAPI:
     copy_template(template_db, line_settings)
-    _add_staff(line_settings)
+    add_staff(line_settings)
     return create_app(line_settings, now=RunningClock(IN_HOURS), triage=triage_engine)
 
 
 
 
-def _assessment(*codes: str, crisis: str | None = None) -> Assessment:
-    return Assessment(
-        text="…",
-        language="ja",
-        categories=[CategoryFinding(code=c, label=c, score=0.9) for c in codes],
-        crisis=CrisisFinding(type=crisis) if crisis else None,
-        complex=len(codes) >= 2,
-    )
-
-
-def _open(
-    app: FastAPI, ref: str, *codes: str, crisis: str | None = None, minutes_ago: int = 0
-) -> handoff.Case:
-    db = app.state.front_door.db
-    at = IN_HOURS - dt.timedelta(minutes=minutes_ago)
-    return handoff.open_case(
-        db,
-        resident_ref=ref,
-        channel=ref.split(":")[0],
-        assessment=_assessment(*codes, crisis=crisis),
-        consent=handoff.Consent(share_with_staff=True),
-        urgent=crisis is not None,
-        transcript=[handoff.TranscriptEntry(role="resident", text="母の介護がつらい", at=at)],
-        language="ja",
-        at=at,
-    )
-
-
-_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-def login(client: TestClient, name: str, password: str = PASSWORD) -> httpx.Response:
-    page = client.get("/inbox/login")
-    token = _CSRF.search(page.text)
-    assert token is not None
-    return client.post(
-        "/inbox/login",
-        data={"name": name, "password": password, "csrf": token.group(1)},
-        follow_redirects=False,
-    )
-
-
-def csrf_of(client: TestClient) -> str:
-    found = _CSRF.search(client.get("/inbox").text)
-    assert found is not None
-    return found.group(1)
-
-
 # -- auth, roles, CSRF on every route -------------------------------------------------------
 
-GETS = ["/inbox", "/inbox/queue", "/inbox/cases/{id}", "/inbox/cases/{id}/messages", "/inbox/audit"]
+GETS = [
+    "/inbox",
+    "/inbox/queue",
+    "/inbox/cases/{id}",
+    "/inbox/cases/{id}/messages",
+    "/inbox/cases/{id}/print",
+    "/inbox/audit",
+]
+#: every POST with data that works for an admin on the seeded case (see ``_seeded``)
 POSTS = {
     "/inbox/logout": {},
     "/inbox/cases/{id}/claim": {},
     "/inbox/cases/{id}/assign": {"assignee": "sato"},
     "/inbox/cases/{id}/reply": {"text": "こんにちは"},
     "/inbox/cases/{id}/notes": {"text": "メモ"},
-    "/inbox/cases/{id}/status": {"status": "claimed"},
+    "/inbox/cases/{id}/status": {"status": "accepted"},
     "/inbox/cases/{id}/hand-back": {},
+    "/inbox/cases/{id}/referrals": {"service_id": "hikikomori-soudan"},
+    "/inbox/cases/{id}/referrals/{rid}": {"status": "accepted"},
+    "/inbox/cases/{id}/plan": {"goals": "介護サービスを始める", "agency": "hinata-houkatsu-chubu"},
+    "/inbox/cases/{id}/meeting": {"flagged": "1"},
+    "/inbox/cases/{id}/follow-ups": {"due": "2025-06-10T10:00", "message": ""},
+    "/inbox/cases/{id}/follow-ups/{fid}/cancel": {},
+    "/inbox/cases/{id}/consent": {"follow_up": "yes", "source": "chat"},
+    "/inbox/cases/{id}/tags": {"team": "高齢チーム", "area": "南部", "labels": "8050"},
+    "/inbox/cases/{id}/writer": {"writer": "家族"},
 }
 ADMIN_ONLY = {"/inbox/audit", "/inbox/cases/{id}/assign"}
+#: POSTs that change a case: only its assignee (or an admin) may
+ACTING = sorted(set(POSTS) - {"/inbox/logout", "/inbox/cases/{id}/claim"} - ADMIN_ONLY)
+
+
+def _seeded(app: FastAPI, assignee: str = "admin") -> dict[str, int]:
+    """A claimed case with one referral waiting and one follow-up scheduled."""
+    db = app.state.front_door.db
+    case = open_case(app, "line:Umatrix", "elderly_care", agencies=True)
+    handoff.claim(db, case.id, actor=assignee, at=IN_HOURS)
+    (referral,) = handoff.refer(db, case.id, ["houkatsu-chubu-soudan"], actor=assignee,
+                                now=IN_HOURS, due_at=handoff.deadline(IN_HOURS, 2, JST))
+    follow_up = handoff.schedule_follow_up(db, case.id, IN_HOURS + dt.timedelta(days=7), "",
+                                           actor=assignee, now=IN_HOURS)
+    return {"id": case.id, "rid": referral.id, "fid": follow_up.id}
+
+
+def _audit_count(app: FastAPI, case_id: int) -> int:
+    db = app.state.front_door.db
+    return int(db.execute("SELECT COUNT(*) FROM audit_events WHERE case_id = ?",
+                          [case_id]).fetchone()[0])
 
 
 def test_every_inbox_route_is_listed_in_the_matrix() -> None:
@@ -145,9 +130,14 @@ def test_every_inbox_route_is_listed_in_the_matrix() -> None:
         if m != "HEAD"
     }
     open_paths = {("GET", "/inbox/login"), ("POST", "/inbox/login")}
-    expected = {("GET", p.replace("{id}", "{case_id}")) for p in GETS} | {
-        ("POST", p.replace("{id}", "{case_id}")) for p in POSTS
-    }
+    names = {"{id}": "{case_id}", "{rid}": "{referral_id}", "{fid}": "{follow_up_id}"}
+
+    def route(path: str) -> str:
+        for short, long in names.items():
+            path = path.replace(short, long)
+        return path
+
+    expected = {("GET", route(p)) for p in GETS} | {("POST", route(p)) for p in POSTS}
     assert paths - open_paths == expected
 
 
@@ -155,26 +145,29 @@ def test_every_inbox_route_is_listed_in_the_matrix() -> None:
 def test_anonymous_gets_are_sent_to_login_or_refused(
     client: TestClient, app: FastAPI, path: str
 ) -> None:
-    case = _open(app, "line:Uanon", "elderly_care")
-    url = path.format(id=case.id)
+    ids = _seeded(app)
+    url = path.format(**ids)
+    before = _audit_count(app, ids["id"])
     page = client.get(url, headers=HTML, follow_redirects=False)
     assert page.status_code == 303 and page.headers["location"].startswith("/inbox/login?next=")
     assert client.get(url, headers={"Accept": "application/json"}).status_code == 401
+    assert _audit_count(app, ids["id"]) == before  # nothing viewed, nothing printed
 
 
 @pytest.mark.parametrize("path", list(POSTS))
 def test_anonymous_posts_are_refused(client: TestClient, app: FastAPI, path: str) -> None:
-    case = _open(app, "line:Uanon", "elderly_care")
+    ids = _seeded(app)
+    before = _audit_count(app, ids["id"])
     response = client.post(
-        path.format(id=case.id), data={**POSTS[path], "csrf": "x"}, follow_redirects=False
+        path.format(**ids), data={**POSTS[path], "csrf": "x"}, follow_redirects=False
     )
     assert response.status_code == 401
-    assert handoff.get_case(app.state.front_door.db, case.id).status == "new"
+    assert _audit_count(app, ids["id"]) == before
 
 
 @pytest.mark.parametrize("path", sorted(ADMIN_ONLY))
 def test_staff_get_403_on_admin_routes(client: TestClient, app: FastAPI, path: str) -> None:
-    case = _open(app, "line:Urole", "elderly_care")
+    case = open_case(app, "line:Urole", "elderly_care")
     login(client, "sato")
     data = {**POSTS.get(path, {}), "csrf": csrf_of(client)}
     url = path.format(id=case.id)
@@ -183,58 +176,70 @@ def test_staff_get_403_on_admin_routes(client: TestClient, app: FastAPI, path: s
     assert handoff.get_case(app.state.front_door.db, case.id).assignee is None
 
 
-@pytest.mark.parametrize("path", list(POSTS))
-@pytest.mark.parametrize("token", ["missing", "wrong", "another session's"])
-def test_posts_without_the_session_csrf_token_are_refused(
-    client: TestClient, app: FastAPI, path: str, token: str
+@pytest.mark.parametrize("path", ACTING)
+def test_staff_may_not_change_a_case_someone_else_holds(
+    client: TestClient, app: FastAPI, path: str
 ) -> None:
-    case = _open(app, "line:Ucsrf", "elderly_care")
-    if token == "another session's":
-        other = TestClient(app)  # a second browser; ``client`` runs the app
-        login(other, "tanaka")
-        value: str | None = csrf_of(other)
-    else:
-        value = None if token == "missing" else "x" * 43
+    ids = _seeded(app, assignee="tanaka")
+    login(client, "sato")
+    data = {**POSTS[path], "csrf": csrf_of(client)}
+    before = _audit_count(app, ids["id"])
+    assert client.post(path.format(**ids), data=data).status_code == 403
+    assert _audit_count(app, ids["id"]) == before
+    # the same request from the assignee goes through
+    other = TestClient(app)  # a second browser; ``client`` runs the app
+    login(other, "tanaka")
+    response = other.post(path.format(**ids), data={**POSTS[path], "csrf": csrf_of(other)},
+                          follow_redirects=False)
+    assert response.status_code == 303, response.text[:500]
+
+
+@pytest.mark.parametrize("path", list(POSTS))
+def test_posts_without_the_session_csrf_token_are_refused(
+    client: TestClient, app: FastAPI, path: str
+) -> None:
+    ids = _seeded(app)
+    other = TestClient(app)  # a second browser; ``client`` runs the app
+    login(other, "tanaka")
     login(client, "admin")
-    db = app.state.front_door.db
-    before = db.execute(
-        "SELECT COUNT(*) FROM audit_events WHERE case_id = ?", [case.id]
-    ).fetchone()[0]
-    data = dict(POSTS[path])
-    if value is not None:
-        data["csrf"] = value
-    response = client.post(path.format(id=case.id), data=data, follow_redirects=False)
-    assert response.status_code == 403
-    after = db.execute("SELECT COUNT(*) FROM audit_events WHERE case_id = ?", [case.id]).fetchone()[
-        0
-    ]
-    assert after == before
-    assert client.get("/inbox", follow_redirects=False).status_code == 200  # still logged in
+    before = _audit_count(app, ids["id"])
+    # missing, wrong, and another session's token (one app for the three: building it is slow)
+    for value in (None, "x" * 43, csrf_of(other)):
+        data = dict(POSTS[path])
+        if value is not None:
+            data["csrf"] = value
+        response = client.post(path.format(**ids), data=data, follow_redirects=False)
+        assert response.status_code == 403, value
+        assert _audit_count(app, ids["id"]) == before
+        assert client.get("/inbox", follow_redirects=False).status_code == 200  # still logged in
 
 
 @pytest.mark.parametrize("path", list(POSTS))
 def test_with_the_token_every_post_works_for_an_admin(
     client: TestClient, app: FastAPI, path: str
 ) -> None:
-    case = _open(app, "line:Uok", "elderly_care")
+    ids = _seeded(app)
     login(client, "admin")
+    before = _audit_count(app, ids["id"])
     response = client.post(
-        path.format(id=case.id),
+        path.format(**ids),
         data={**POSTS[path], "csrf": csrf_of(client)},
         follow_redirects=False,
     )
-    assert response.status_code == 303
+    assert response.status_code == 303, response.text[:500]
+    if path not in ("/inbox/logout", "/inbox/cases/{id}/claim"):
+        assert _audit_count(app, ids["id"]) > before  # every change is audited
 
 
-def test_staff_may_not_act_on_a_case_someone_else_holds(client: TestClient, app: FastAPI) -> None:
-    case = _open(app, "line:Uother", "elderly_care")
+def test_staff_may_read_a_case_someone_else_holds_but_not_claim_it(
+    client: TestClient, app: FastAPI
+) -> None:
+    case = open_case(app, "line:Uother", "elderly_care")
     handoff.claim(app.state.front_door.db, case.id, actor="tanaka")
     login(client, "sato")
     token = csrf_of(client)
     assert client.get(f"/inbox/cases/{case.id}").status_code == 200  # may read the case
-    for path in ("reply", "notes", "status", "hand-back"):
-        data = {**POSTS[f"/inbox/cases/{{id}}/{path}"], "csrf": token}
-        assert client.post(f"/inbox/cases/{case.id}/{path}", data=data).status_code == 403
+    assert client.get(f"/inbox/cases/{case.id}/print").status_code == 200
     claimed = client.post(f"/inbox/cases/{case.id}/claim", data={"csrf": token})
     assert claimed.status_code == 409 and "tanaka" in claimed.text
     assert handoff.get_case(app.state.front_door.db, case.id).assignee == "tanaka"
@@ -270,9 +275,55 @@ def test_the_login_form_needs_its_csrf_cookie(client: TestClient) -> None:
     assert response.status_code == 403
 
 
-def test_login_redirects_only_inside_the_inbox(client: TestClient) -> None:
-    page = client.get("/inbox/login?next=https://evil.example/")
+@pytest.mark.parametrize(
+    ("wanted", "lands"),
+    [
+        ("/inbox/cases/7", "/inbox/cases/7"),
+        ("/inbox?status=new&category=poverty", "/inbox?status=new&category=poverty"),
+        ("/admin", "/admin"),
+        ("/admin/reports?from=2025-06-01&to=2025-06-30", "/admin/reports?from=2025-06-01&to=2025-06-30"),
+        ("https://evil.example/", "/inbox"),
+        ("//evil.example/inbox", "/inbox"),
+        ("/\\evil.example", "/inbox"),
+        ("/inbox/\\evil.example", "/inbox"),
+        ("/inbox//evil.example", "/inbox"),
+        ("/admin/../evil", "/inbox"),
+        ("/adminevil", "/inbox"),
+        ("/inboxes", "/inbox"),
+        ("javascript:alert(1)", "/inbox"),
+        ("/inbox\r\nSet-Cookie:x=1", "/inbox"),
+    ],
+)
+def test_login_redirects_only_to_the_inbox_or_the_admin_pages(
+    client: TestClient, wanted: str, lands: str
+) -> None:
+    page = client.get("/inbox/login", params={"next": wanted})
     assert "evil" not in page.text
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token is not None
+    # what a forged form posts straight away is checked too, not only what the page offers
+    response = client.post(
+        "/inbox/login",
+        data={"name": "admin", "password": PASSWORD, "csrf": token.group(1), "next": wanted},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303 and response.headers["location"] == lands
+
+
+def test_an_admin_page_asks_for_login_and_comes_back(client: TestClient) -> None:
+    first = client.get("/admin/reports?group=week", headers=HTML, follow_redirects=False)
+    assert first.status_code == 303
+    login_url = first.headers["location"]
+    assert login_url == "/inbox/login?next=%2Fadmin%2Freports%3Fgroup%3Dweek"
+    page = client.get(login_url)
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    nxt = re.search(r'name="next" value="([^"]*)"', page.text)
+    assert token is not None and nxt is not None
+    response = client.post("/inbox/login", data={
+        "name": "admin", "password": PASSWORD, "csrf": token.group(1),
+        "next": nxt.group(1).replace("&amp;", "&")}, follow_redirects=False)
+    assert response.headers["location"] == "/admin/reports?group=week"
+    assert client.get(response.headers["location"]).status_code == 200
 
 
 def test_without_staff_the_log_says_how_to_create_one(
@@ -291,10 +342,10 @@ def test_without_staff_the_log_says_how_to_create_one(
 def test_the_queue_is_ordered_by_priority_then_waiting_time_and_filters(
     client: TestClient, app: FastAPI
 ) -> None:
-    other = _open(app, "web:" + "a" * 32, "poverty", minutes_ago=90)
-    complex_ = _open(app, "line:U2", "elderly_care", "hikikomori", minutes_ago=10)
-    crisis = _open(app, "line:U3", crisis="suicide", minutes_ago=1)
-    older_complex = _open(app, "line:U4", "housing", "poverty", minutes_ago=200)
+    other = open_case(app, "web:" + "a" * 32, "poverty", minutes_ago=90)
+    complex_ = open_case(app, "line:U2", "elderly_care", "hikikomori", minutes_ago=10)
+    crisis = open_case(app, "line:U3", crisis="suicide", minutes_ago=1)
+    older_complex = open_case(app, "line:U4", "housing", "poverty", minutes_ago=200)
     login(client, "sato")
     rows = client.get("/inbox/queue").text
     order = [int(x) for x in re.findall(r'data-case="(\d+)"', rows)]
@@ -313,8 +364,31 @@ def test_the_queue_is_ordered_by_priority_then_waiting_time_and_filters(
     assert len(re.findall(r'data-case="', client.get("/inbox/queue?assignee=").text)) == 3
 
 
+def test_a_long_queue_is_paged_in_priority_order_and_keeps_its_filters(
+    client: TestClient, app: FastAPI
+) -> None:
+    crisis = open_case(app, "line:Ucrisis", crisis="suicide", minutes_ago=1)
+    others = [
+        open_case(app, f"line:U{i:03d}", "poverty", minutes_ago=1000 - i)
+        for i in range(QUEUE_PAGE + 4)
+    ]
+    login(client, "sato")
+    first = client.get("/inbox?category=poverty")
+    ids = [int(x) for x in re.findall(r'data-case="(\d+)"', first.text)]
+    assert ids == [c.id for c in others[:QUEUE_PAGE]]  # the longest waiting first
+    assert f"全{QUEUE_PAGE + 4}件" in first.text and "category=poverty&amp;page=2" in first.text
+    second = client.get("/inbox?category=poverty&page=2").text
+    assert [int(x) for x in re.findall(r'data-case="(\d+)"', second)] == [
+        c.id for c in others[QUEUE_PAGE:]
+    ]
+    assert "page=1" in second and "page=3" not in second
+    everyone = client.get("/inbox").text
+    assert re.findall(r'data-case="(\d+)"', everyone)[0] == str(crisis.id)  # crisis on page 1
+    assert client.get("/inbox?page=0").status_code == 422
+
+
 def test_the_lifecycle_through_the_case_page_is_audited(client: TestClient, app: FastAPI) -> None:
-    case = _open(app, "line:Ulife", "elderly_care", "poverty")
+    case = open_case(app, "line:Ulife", "elderly_care", "poverty")
     login(client, "sato")
     token = csrf_of(client)
     url = f"/inbox/cases/{case.id}"
@@ -357,9 +431,9 @@ def test_a_reply_goes_out_as_a_line_push_and_notes_never_do(
     client: TestClient, app: FastAPI, line_stub: LineStub, query: Callable[..., list[sqlite3.Row]]
 ) -> None:
     user = line_user_id()
-    _post_line(client, line_stub, CONSULTATION_8050, user)
+    post_line(client, line_stub, CONSULTATION_8050, user)
     line_stub.wait_for_texts(to=user)
-    _post_line(client, line_stub, "担当者と話したい", user)
+    post_line(client, line_stub, "担当者と話したい", user)
     case_id = wait_for(
         lambda: query("SELECT id FROM cases WHERE resident_ref = ?", f"line:{user}"), what="case"
     )[0]["id"]
@@ -380,7 +454,7 @@ def test_a_reply_goes_out_as_a_line_push_and_notes_never_do(
         timeout=10,
     )
     assert "ないしょのメモ" not in line_stub.sent_texts(user)
-    _post_line(client, line_stub, "ありがとうございます。夕方なら電話に出られます。", user)
+    post_line(client, line_stub, "ありがとうございます。夕方なら電話に出られます。", user)
     got = wait_for(
         lambda: [
             m
@@ -394,14 +468,6 @@ def test_a_reply_goes_out_as_a_line_push_and_notes_never_do(
     assert line_stub.sent_texts(user)[-1] == "担当の佐藤です。"
 
 
-def _post_line(client: Any, stub: LineStub, text: str, user: str) -> None:
-    body, headers = line_webhook_request(
-        line_text_event(text, user_id=user), channel_secret=stub.channel_secret
-    )
-    response = client.post("/webhooks/line", content=body, headers=headers)
-    assert response.status_code == 200
-
-
 # -- the whole warm handoff in Chromium ------------------------------------------------------
 
 
@@ -413,9 +479,9 @@ def test_warm_handoff_in_chromium(
 
     user = line_user_id()
     http = httpx.Client(base_url=live_url)
-    _post_line(http, line_stub, CONSULTATION_8050, user)
+    post_line(http, line_stub, CONSULTATION_8050, user)
     line_stub.wait_for_texts(to=user, timeout=30)
-    _post_line(http, line_stub, "担当者と話したい", user)
+    post_line(http, line_stub, "担当者と話したい", user)
     case_id = wait_for(
         lambda: query("SELECT id FROM cases WHERE resident_ref = ?", f"line:{user}"), what="case"
     )[0]["id"]
@@ -437,7 +503,7 @@ def test_warm_handoff_in_chromium(
             expect(row).to_contain_text("複合")
             # a new case appears without a reload
             other = line_user_id()
-            _post_line(http, line_stub, "もう死にたい。生きていたくない", other)
+            post_line(http, line_stub, "もう死にたい。生きていたくない", other)
             expect(page.locator("tbody#queue-rows tr").first).to_contain_text(
                 "危機", timeout=20_000
             )
@@ -461,11 +527,50 @@ def test_warm_handoff_in_chromium(
                 ),
                 timeout=15,
             )
-            _post_line(http, line_stub, "はい、夕方5時以降ならお願いします。", user)
+            post_line(http, line_stub, "はい、夕方5時以降ならお願いします。", user)
             expect(page.locator("#transcript li.resident").last).to_contain_text(
                 "夕方5時以降", timeout=20_000
             )
+            # refer to the first suggested service (consent confirmed on the phone)
+            refer = page.locator("form.refer-form")
+            refer.locator('input[name="service_id"]').first.check()
+            refer.get_by_label("本人の同意を確認した（電話・面談など）").check()
+            refer.get_by_role("button", name="選んだ窓口につなぐ").click()
+            expect(page.locator("#case-status")).to_have_text("つなぎ中")
+            expect(page.locator("table.ref-table tbody tr")).to_have_count(1)
+            expect(page.locator("table.ref-table")).to_contain_text("回答待ち")
+            # flag the household for the 重層的支援会議 and write the support plan
+            page.get_by_role("button", name="重層的支援会議の対象にする").click()
+            expect(page.locator("#meeting-state")).to_have_text("対象")
+            plan = page.locator("form.plan-form")
+            plan.get_by_label("目標（1行に1つ）").fill(
+                "母の介護保険サービスの利用を始める\n兄が居場所「ほっとルーム」に通えるようにする")
+            plan.get_by_label("ひなた市中部地域包括支援センター").check()
+            plan.get_by_label("ひなた市ひきこもり地域支援センター", exact=False).check()
+            plan.get_by_label("次回見直し日").fill("2025-07-01")
+            plan.get_by_role("button", name="支援プランを保存").click()
+            view = page.locator("#plan-view")
+            expect(view).to_contain_text("兄が居場所「ほっとルーム」に通えるようにする")
+            expect(view).to_contain_text("ひきこもり地域支援センター")
+            expect(view).to_contain_text("7月1日（火）")
             page.screenshot(path=str(ARTIFACTS / "inbox_case.png"), full_page=True)
+
+            # the print view: no controls on paper, every section of the sheet
+            page.get_by_role("link", name="印刷用の表示").click()
+            expect(page.locator("h1")).to_have_text("共通アセスメントシート")
+            page.emulate_media(media="print")
+            expect(page.locator("nav.screen-only")).to_be_hidden()
+            for section in ("#p-summary", "#p-referrals", "#p-plan", "#p-followups",
+                            "#p-transcript"):
+                expect(page.locator(section)).to_be_visible()
+            expect(page.locator("#p-summary")).to_contain_text("兄52歳 無職 ひきこもり")
+            expect(page.locator("#p-referrals")).to_contain_text("回答待ち")
+            expect(page.locator("#p-plan")).to_contain_text("母の介護保険サービスの利用を始める")
+            expect(page.locator("#p-transcript")).to_contain_text("夕方5時以降")
+            page.screenshot(path=str(ARTIFACTS / "inbox_print.png"), full_page=True)
+            pdf = page.pdf(path=str(ARTIFACTS / "inbox_print.pdf"), format="A4",
+                           print_background=True)
+            assert pdf.startswith(b"%PDF-") and len(re.findall(rb"/Type\s*/Page\b", pdf)) >= 1
             assert errors == []
         finally:
             browser.close()

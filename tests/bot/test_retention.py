@@ -57,6 +57,18 @@ def _case(db: sqlite_utils.Database, ref: str, mark: str, opened: dt.datetime,
                            at=opened + dt.timedelta(minutes=12))
     handoff.add_note(db, case.id, f"{mark} 内部メモ", author="sato",
                      at=opened + dt.timedelta(minutes=13))
+    # what staff write about the household elsewhere (seeded as rows: the casework API's own
+    # rules, consent and deadlines, are tested with it)
+    at = _stamp(opened + dt.timedelta(days=1))
+    db.execute("UPDATE cases SET labels = ? WHERE id = ?", [json.dumps([f"{mark} 見守り"]),
+                                                            case.id])
+    db.execute("INSERT INTO follow_ups (case_id, due_at, message, status, created_by, created_at)"
+               " VALUES (?, ?, ?, 'sent', 'sato', ?)", [case.id, at, f"{mark} お元気ですか", at])
+    db.execute("INSERT INTO referrals (case_id, service_id, service_name, status, reason, due_at,"
+               " created_by, created_at, updated_at) VALUES (?, 'svc', '窓口', 'declined', ?, ?,"
+               " 'sato', ?, ?)", [case.id, f"{mark} 定員のため", at, at, at])
+    db.execute("INSERT INTO support_plans (case_id, goals, agencies, updated_by, updated_at)"
+               " VALUES (?, ?, '[\"org\"]', 'sato', ?)", [case.id, json.dumps([f"{mark} 目標"]), at])
     return case
 
 
@@ -176,8 +188,9 @@ def test_purge_removes_exactly_what_is_past_the_period(seeded: sqlite_utils.Data
     report = purge(db, older_than_days=365, now=NOW, actor="cli")
 
     assert report.counts() == {
-        "cases": 1, "case_messages": 3, "case_notes": 1, "inbound_events": 2, "outbox_rows": 2,
-        "conversations": 2, "conversation_messages": 3, "webchat_messages": 1,
+        "cases": 1, "case_messages": 3, "case_notes": 1, "follow_ups": 1, "referral_reasons": 1,
+        "support_plans": 1, "inbound_events": 2, "outbox_rows": 2, "conversations": 2,
+        "conversation_messages": 3, "webchat_messages": 1,
     }
     assert occurrences(db_path, OLD) == {}
     assert occurrences(db_path, KEEP) == kept_before
@@ -192,6 +205,12 @@ def test_purge_removes_exactly_what_is_past_the_period(seeded: sqlite_utils.Data
     assert [(m.role, m.text) for m in handoff.transcript(db, old.id)] == [
         ("resident", ""), ("bot", ""), ("staff", "")]
     assert [n.text for n in handoff.notes(db, old.id)] == [""]
+    assert old.labels == []
+    assert db.execute("SELECT message FROM follow_ups WHERE case_id = ?", [old.id]).fetchone()[0] == ""
+    assert db.execute("SELECT status, reason FROM referrals WHERE case_id = ?",
+                      [old.id]).fetchone() == ("declined", None)
+    assert db.execute("SELECT goals, agencies FROM support_plans WHERE case_id = ?",
+                      [old.id]).fetchone() == ("[]", '["org"]')
     # the audit trail of the case is whole, and the purge itself is in the log
     assert [e.action for e in handoff.audit_trail(db, old.id)][:1] == ["opened"]
     event = db.execute("SELECT actor, detail FROM audit_events WHERE action = 'purge'").fetchall()

@@ -10,6 +10,7 @@ import sqlite_utils
 
 import handoff
 from knowledge import open_database
+from tests.handoff.conftest import OpenCase
 from triage.assessment import Assessment, CategoryFinding, CrisisFinding
 
 T0 = dt.datetime(2025, 6, 3, 1, 0, tzinfo=dt.UTC)
@@ -178,3 +179,64 @@ def test_a_failed_open_leaves_nothing(db: sqlite_utils.Database) -> None:
 def test_naive_timestamps_are_refused(db: sqlite_utils.Database) -> None:
     with pytest.raises(handoff.CaseError, match="timezone-aware"):
         _open(db, at=dt.datetime(2025, 6, 3, 10, 0))
+
+
+# -- team, area, labels, writer -------------------------------------------------------------
+
+
+def test_team_area_labels_and_writer_are_set_filtered_and_audited(
+    kb_db: sqlite_utils.Database, open_case: OpenCase
+) -> None:
+    south, north, untagged = open_case("elderly_care"), open_case("poverty"), open_case("health")
+    handoff.set_team_area(kb_db, south.id, team="高齢チーム", area="南部", actor="sato", at=T0)
+    handoff.set_team_area(kb_db, north.id, team=" 生活困窮チーム ", area="北部", actor="sato",
+                          at=T0)
+    handoff.set_labels(kb_db, south.id, handoff.parse_labels("8050、 要訪問,要訪問 ｻﾛﾝ"),
+                       actor="sato", at=T0)
+    case = handoff.get_case(kb_db, south.id)
+    assert (case.team, case.area, case.labels) == ("高齢チーム", "南部", ["8050", "要訪問", "サロン"])
+    assert handoff.get_case(kb_db, north.id).team == "生活困窮チーム"
+    ids = lambda **kw: [c.id for c in handoff.queue(kb_db, **kw)]  # noqa: E731
+    assert ids(area="南部") == [south.id] and ids(area="北部") == [north.id]
+    assert ids(team="生活困窮チーム") == [north.id] and ids(label="要訪問") == [south.id]
+    assert ids(label="8050", area="北部") == [] and len(ids()) == 3
+    handoff.set_team_area(kb_db, south.id, team="高齢チーム", area="", actor="tanaka", at=T0)
+    handoff.set_writer(kb_db, south.id, "近隣", actor="tanaka", at=T0)
+    handoff.set_writer(kb_db, south.id, None, actor="tanaka", at=T0)
+    trail = [(e.actor, e.action, e.from_value, e.to_value)
+             for e in handoff.audit_trail(kb_db, south.id)
+             if e.action in ("team", "area", "labels", "writer")]
+    assert trail == [
+        ("sato", "team", None, "高齢チーム"),
+        ("sato", "area", None, "南部"),
+        ("sato", "labels", None, "8050、要訪問、サロン"),
+        ("tanaka", "area", "南部", None),
+        ("tanaka", "writer", None, "近隣"),
+        ("tanaka", "writer", "近隣", None),
+    ]
+    assert handoff.get_case(kb_db, untagged.id).labels == []
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda db, i: handoff.set_team_area(db, i, team="x" * 41, area=None, actor="s"),
+         "40文字以内"),
+        (lambda db, i: handoff.set_team_area(db, i, team="a\x07b", area=None, actor="s"),
+         "使えない文字"),
+        (lambda db, i: handoff.set_labels(db, i, [f"l{n}" for n in range(11)], actor="s"),
+         "10個まで"),
+        (lambda db, i: handoff.set_labels(db, i, ["x" * 21], actor="s"), "20文字以内"),
+        (lambda db, i: handoff.set_writer(db, i, "友人", actor="s"), "本人・家族・近隣・関係者"),
+    ],
+)
+def test_bad_case_fields_are_refused_in_japanese(
+    kb_db: sqlite_utils.Database, open_case: OpenCase, call: object, message: str
+) -> None:
+    case = open_case("elderly_care")
+    before = len(handoff.audit_trail(kb_db, case.id))
+    with pytest.raises(handoff.CaseError, match=message):
+        call(kb_db, case.id)  # type: ignore[operator]
+    assert len(handoff.audit_trail(kb_db, case.id)) == before
+    after = handoff.get_case(kb_db, case.id)
+    assert (after.team, after.labels, after.writer) == (None, [], None)

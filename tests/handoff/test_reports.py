@@ -14,6 +14,7 @@ import sqlite_utils
 import handoff
 from handoff import reports
 from knowledge import open_database
+from tests.handoff.conftest import OpenCase
 from triage.assessment import Assessment, CategoryFinding, CrisisFinding
 
 JST = ZoneInfo("Asia/Tokyo")
@@ -90,7 +91,7 @@ def test_figures_match_the_seeded_cases(db: sqlite_utils.Database) -> None:
     assert r.first_reply_median_min == pytest.approx(40)
     assert r.first_reply_p90_min == pytest.approx(70 + 0.2 * 20)
     assert dict(r.per_status) == {"new": 9, "closed": 1}
-    assert r.referrals_open is None  # no referrals table in this database
+    assert (r.referrals_open, r.referrals_overdue) == (0, 0)
 
 
 def test_weeks_and_months(db: sqlite_utils.Database) -> None:
@@ -123,15 +124,37 @@ def test_csv_hides_small_counts_and_has_no_personal_data(db: sqlite_utils.Databa
     assert "相談です" not in text and "お返事です" not in text and "line:" not in text
 
 
-def test_overdue_referrals_when_the_table_exists(db: sqlite_utils.Database) -> None:
-    db.execute("CREATE TABLE referrals (id INTEGER PRIMARY KEY, status TEXT, due_at TEXT)")
-    now = dt.datetime(2025, 6, 10, tzinfo=dt.UTC)
-    for status, due in (("sent", "2025-06-09T00:00:00+00:00"),
-                        ("sent", "2025-06-11T00:00:00+00:00"),
-                        ("accepted", "2025-06-01T00:00:00+00:00")):
-        db.execute("INSERT INTO referrals (status, due_at) VALUES (?, ?)", [status, due])
-    r = reports.build(db, dt.date(2025, 6, 1), dt.date(2025, 6, 30), tz=JST, now=now)
-    assert r.referrals_open == 2 and r.referrals_overdue == 1
+def test_open_and_overdue_referrals_on_seeded_referrals(
+    kb_db: sqlite_utils.Database, open_case: OpenCase
+) -> None:
+    """Seven referrals: 3 waiting (1 before, 2 past the deadline), 1 'no response' past it,
+    2 accepted (one of them late), 1 declined: 4 open, 3 overdue."""
+    sent = dt.datetime(2025, 6, 2, 10, 0, tzinfo=JST)  # Monday
+    due = {"early": handoff.deadline(sent, 1, JST), "late": handoff.deadline(sent, 5, JST)}
+    now = dt.datetime(2025, 6, 5, 12, 0, tzinfo=JST)  # Thursday: "early" has passed
+    plan = [
+        ("houkatsu-chubu-soudan", "late", None),
+        ("hikikomori-soudan", "early", None),
+        ("kurashi-jiritsu-soudan", "early", None),
+        ("kurashi-juukyo-kakuho", "early", "no_response"),
+        ("hoken-kokoro-soudan", "early", "accepted"),
+        ("kikan-soudan", "late", "accepted"),
+        ("marugoto-soudan", "late", "declined"),
+    ]
+    for service, when, answer in plan:
+        case = open_case("elderly_care", at=sent)
+        (r,) = handoff.refer(kb_db, case.id, [service], actor="sato", now=sent, due_at=due[when])
+        if answer:
+            handoff.respond(kb_db, r.id, answer, actor="sato", now=now, reason="定員")
+    r = reports.build(kb_db, dt.date(2025, 6, 1), dt.date(2025, 6, 30), tz=JST, now=now)
+    assert (r.referrals_open, r.referrals_overdue) == (4, 3)
+    before = reports.build(kb_db, dt.date(2025, 6, 1), dt.date(2025, 6, 30), tz=JST,
+                           now=sent + dt.timedelta(hours=1))
+    assert (before.referrals_open, before.referrals_overdue) == (4, 0)  # none due yet
+    rows = list(csv.reader(io.StringIO(reports.to_csv(r).decode("utf-8-sig"))))
+    values = {(row[0], row[1]): row[3] for row in rows[1:]}
+    assert values[("referrals", "open")] == "4" and values[("referrals", "overdue")] == "3"
+    assert "sato" not in reports.to_csv(r).decode("utf-8-sig")
 
 
 def test_percentile() -> None:

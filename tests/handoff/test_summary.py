@@ -136,8 +136,24 @@ def test_the_8050_note_keeps_the_contact_wish_services_and_consent() -> None:
         ("職員への共有", "同意あり"),
         ("関係機関への共有", "同意なし"),
         ("匿名での相談", "希望なし"),
+        ("見守りの連絡", "未確認"),
     ]
     assert note.language_label == "日本語"
+    consented = _case(messages, findings, follow_up_consent=True)
+    assert build_summary(consented, _transcript(messages)).consent[-1].value == "同意あり"
+
+
+@pytest.mark.parametrize(
+    ("corrected", "writer", "reason_starts"),
+    [(None, "家族", "家族（"), ("関係者", "関係者", "職員が訂正（自動の推定は家族"),
+     ("家族", "家族", "職員が確認")],
+)
+def test_staff_corrections_of_who_is_writing_win_and_say_so(
+    corrected: str | None, writer: str, reason_starts: str
+) -> None:
+    messages, findings, _, _ = CONSULTATIONS["8050"]
+    note = build_summary(_case(messages, findings, writer=corrected), _transcript(messages))
+    assert note.writer == writer and note.writer_reason.startswith(reason_starts)
 
 
 def test_evidence_the_resident_did_not_write_is_left_out() -> None:

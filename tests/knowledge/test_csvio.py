@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 from pathlib import Path
 
 import pytest
 
-from knowledge import KnowledgeStore, LoadError, load_path, open_database, sample_path
+from knowledge import KnowledgeStore, LoadError
 from knowledge.csvio import (
     CsvProblem,
     export_csv,
@@ -20,20 +19,9 @@ from knowledge.csvio import (
 )
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("kb") / "kb.db"
-    db = open_database(path)
-    load_path(KnowledgeStore(db), sample_path())
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    db.conn.close()
-    return path
-
-
 @pytest.fixture
-def store(template: Path, tmp_path: Path) -> KnowledgeStore:
-    shutil.copy(template, tmp_path / "kb.db")
-    return KnowledgeStore(open_database(tmp_path / "kb.db"))
+def store(sample_store: KnowledgeStore) -> KnowledgeStore:
+    return sample_store
 
 
 def _problems(exc: pytest.ExceptionInfo[LoadError]) -> list[CsvProblem]:
@@ -166,3 +154,71 @@ def test_unknown_columns_and_files_are_named(store: KnowledgeStore) -> None:
         read_csv({**sheets, "services.csv": b"id,name,colour\n", "extra.csv": b"x\n"}, store)
     found = {(p.file, p.row, p.column) for p in _problems(exc)}
     assert ("services.csv", 1, "colour") in found and ("extra.csv", 1, "(file)") in found
+
+
+def _table(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+
+
+def _sheet(table: list[list[str]]) -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n").writerows(table)
+    return buf.getvalue().encode("utf-8-sig")
+
+
+def test_organization_status_round_trips_and_a_sheet_without_it_keeps_it(
+    store: KnowledgeStore,
+) -> None:
+    org = store.organizations()[0]
+    store.retire_organization(org.id)
+    sheets = export_csv(store)
+    orgs = _table(sheets["organizations.csv"])
+    assert orgs[0][-1] == "status" and orgs[1][-1] == "retired" and orgs[2][-1] == "active"
+    assert preview(store, read_csv(sheets, store).files).empty
+    # an older sheet without the column (or an empty cell) keeps the store's status
+    without = _sheet([row[:-1] for row in orgs])
+    csv_set = read_csv({**sheets, "organizations.csv": without}, store)
+    assert preview(store, csv_set.files).empty
+    store.apply(csv_set.files)
+    assert store.organization(org.id).status == "retired"
+
+
+def test_retiring_an_organization_by_csv_needs_its_services_retired(
+    store: KnowledgeStore,
+) -> None:
+    sheets = export_csv(store)
+    orgs = _table(sheets["organizations.csv"])
+    services = _table(sheets["services.csv"])
+    oid = orgs[1][0]
+    orgs[1][-1] = "retired"
+    own = [i for i, row in enumerate(services) if row[1] == oid]
+    assert own
+    version = store.version
+    with pytest.raises(LoadError) as exc:
+        read_csv({**sheets, "organizations.csv": _sheet(orgs)}, store)
+    found = {(p.file, p.row, p.column) for p in _problems(exc)}
+    assert found == {("services.csv", i + 1, "status") for i in own}
+    assert "retired" in str(exc.value)
+    # leaving the services out of the file names the organization's row instead
+    rest = [services[0]] + [row for row in services[1:] if row[1] != oid]
+    with pytest.raises(LoadError) as exc:
+        read_csv({**sheets, "organizations.csv": _sheet(orgs), "services.csv": _sheet(rest),
+                  "schedules.csv": b"service_id,byday,opens_at,closes_at\r\n",
+                  "example_concerns.csv": b"service_id,text,category\r\n"}, store)
+    problems = _problems(exc)
+    assert {(p.file, p.record, p.field) for p in problems} == {
+        ("organizations.csv", "2行目", "G列 status")
+    }
+    assert len(problems) == len(own)  # one per service left active, each named
+    assert all(services[i][0] in str(exc.value) for i in own)
+    assert store.version == version
+    # with its services retired too, it previews as one organization retired
+    status = services[0].index("status")
+    for i in own:
+        services[i][status] = "retired"
+    csv_set = read_csv({**sheets, "organizations.csv": _sheet(orgs),
+                        "services.csv": _sheet(services)}, store)
+    diff = preview(store, csv_set.files)
+    assert diff.organizations_retired == [oid] and sorted(diff.retired) == sorted(
+        services[i][0] for i in own
+    )

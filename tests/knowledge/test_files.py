@@ -15,6 +15,7 @@ from knowledge import (
     load_path,
     open_database,
     read_files,
+    read_yaml,
     sample_path,
 )
 
@@ -126,3 +127,42 @@ def test_export_then_load_round_trips(tmp_path: Path) -> None:
     # and loading the export back into the original changes nothing
     report = load_path(store, out)
     assert not report.added and not report.changed
+
+
+def test_uploaded_yaml_names_the_line_of_a_syntax_error_and_fields_in_japanese() -> None:
+    bad_syntax = GOOD.replace("categories: [participation]", "categories: [participation")
+    bad_schema = (
+        GOOD.replace("org-x", "org-y").replace("svc-x", "svc-y")
+        .replace("participation", "cooking")
+        + "    schedule: [{days: [mon], opens: '25:00', closes: '17:00'}]\n"
+        + "    min_age: 二十\n"
+    )
+    with pytest.raises(LoadError) as info:
+        read_yaml({"a.yaml": bad_syntax.encode(), "b.yaml": bad_schema.encode(),
+                   "c.yaml": b"", "d.yaml": "\ufeff".encode() + GOOD.replace("-x", "-z").encode()})
+    found = {(p.file, p.record, p.field): p.message for p in info.value.problems}
+    (syntax,) = [k for k in found if k[0] == "a.yaml"]
+    assert syntax[1] == "7行目" and syntax[2] == "(file)"
+    assert found["b.yaml", "services[0] id=svc-y", "categories"].startswith("不明なカテゴリ: cooking")
+    assert found["b.yaml", "services[0] id=svc-y", "schedule.0.opens"] == (
+        "時刻は HH:MM で書いてください（例 08:30）"
+    )
+    assert found["b.yaml", "services[0] id=svc-y", "min_age"] == "整数で書いてください"
+    assert found["c.yaml", "(file)", "(file)"] == "空のファイルです"
+    assert not any(k[0] == "d.yaml" for k in found)  # a BOM is fine
+
+
+def test_yaml_may_not_leave_a_service_active_under_a_retired_organization(
+    tmp_path: Path,
+) -> None:
+    store = _store(tmp_path)
+    store.apply(read_yaml({"a.yaml": GOOD.encode()}))
+    retiring = GOOD.replace("テスト団体}", "テスト団体, status: retired}")
+    with pytest.raises(LoadError) as info:
+        read_yaml({"a.yaml": retiring.encode()}, store)
+    (problem,) = info.value.problems
+    assert (problem.file, problem.record, problem.field) == ("a.yaml", "services[0] id=svc-x", "status")
+    assert "retired" in problem.message
+    files = read_yaml({"a.yaml": (retiring + "    status: retired\n").encode()}, store)
+    store.apply(files)
+    assert store.organization("org-x").status == "retired" and store.services() == []

@@ -12,6 +12,7 @@ from knowledge import (
     NotFound,
     Organization,
     OrganizationFile,
+    OrganizationRetired,
     Schedule,
     Service,
     open_database,
@@ -43,7 +44,7 @@ def test_database_is_wal_and_migrated_once(tmp_path) -> None:  # type: ignore[no
     KnowledgeStore(db)  # a second open applies nothing twice
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     names = [r[0] for r in db.execute("SELECT name FROM _sqlite_migrations")]
-    assert names == ["001_initial"]
+    assert names == ["001_initial", "002_organization_status"]
 
 
 def test_upsert_reports_added_changed_unchanged(store: KnowledgeStore) -> None:
@@ -106,6 +107,84 @@ def test_apply_is_one_transaction(store: KnowledgeStore) -> None:
         store.apply([good, broken])
     assert store.services() == []
     assert [o.id for o in store.organizations()] == ["org-a"]
+
+
+# -- retiring an organization -------------------------------------------------------------
+
+
+@pytest.fixture
+def three(store: KnowledgeStore) -> KnowledgeStore:
+    """org-a with an active, a paused and an already retired service."""
+    for sid, status in (("svc-a", "active"), ("svc-b", "inactive"), ("svc-c", "retired")):
+        store.upsert_service(
+            _service(id=sid, status=status).model_copy(update={"organization_id": "org-a"})
+        )
+    return store
+
+
+def _statuses(store: KnowledgeStore) -> dict[str, str]:
+    return {s.id: s.status for s in store.services(include_retired=True)}
+
+
+def test_retiring_an_organization_retires_its_services_and_restoring_brings_back_those(
+    three: KnowledgeStore,
+) -> None:
+    version = three.version
+    assert three.retire_organization("org-a") == ["svc-a", "svc-b"]
+    assert three.organization("org-a").status == "retired"
+    assert _statuses(three) == {"svc-a": "retired", "svc-b": "retired", "svc-c": "retired"}
+    assert three.concerns() == [] and three.version > version
+    assert three.retired_with_organization("org-a") == {"svc-a": "active", "svc-b": "inactive"}
+    # retiring twice changes nothing more
+    version = three.version
+    assert three.retire_organization("org-a") == []
+    assert three.version == version
+
+    assert three.restore_organization("org-a") == ["svc-a", "svc-b"]
+    assert three.organization("org-a").status == "active"
+    # each comes back as it was; the one retired before stays retired
+    assert _statuses(three) == {"svc-a": "active", "svc-b": "inactive", "svc-c": "retired"}
+    assert {c.service_id for c in three.concerns()} == {"svc-a"}
+    assert three.retired_with_organization("org-a") == {}
+
+
+def test_no_active_service_under_a_retired_organization(three: KnowledgeStore) -> None:
+    three.retire_organization("org-a")
+    version = three.version
+    with pytest.raises(OrganizationRetired):
+        three.set_status("svc-a", "active")
+    with pytest.raises(OrganizationRetired):
+        three.upsert_service(_service(id="svc-new").model_copy(update={"organization_id": "org-a"}))
+    assert three.version == version and _statuses(three)["svc-a"] == "retired"
+    # editing a retired service of a retired organization is fine, and keeps its way back
+    three.upsert_service(three.service("svc-a").model_copy(update={"name": "新しい名前"}))
+    assert three.restore_organization("org-a") == ["svc-a", "svc-b"]
+
+
+def test_a_file_silent_on_status_keeps_the_organizations(three: KnowledgeStore) -> None:
+    three.retire_organization("org-a")
+    silent = OrganizationFile(organization=Organization(id="org-a", name="ひなた市（改称）"))
+    assert "status" not in silent.organization.model_fields_set
+    three.apply([silent])
+    assert three.organization("org-a") == Organization(
+        id="org-a", name="ひなた市（改称）", status="retired"
+    )
+    said = OrganizationFile(organization=Organization(id="org-a", name="ひなた市", status="active"))
+    three.apply([said])
+    assert three.organization("org-a").status == "active"
+
+
+def test_active_under_retired_names_what_an_import_must_refuse(three: KnowledgeStore) -> None:
+    retiring = OrganizationFile(organization=Organization(id="org-a", name="x", status="retired"))
+    assert three.active_under_retired([retiring]) == [("org-a", "svc-a"), ("org-a", "svc-b")]
+    with_services = retiring.model_copy(update={"services": [
+        three.service(sid).model_copy(update={"status": "retired"}) for sid in ("svc-a", "svc-b")
+    ]})
+    assert three.active_under_retired([with_services]) == []
+    three.retire_organization("org-a")
+    silent = OrganizationFile(organization=Organization(id="org-a", name="x"),
+                              services=[_service(id="svc-a")])
+    assert three.active_under_retired([silent]) == [("org-a", "svc-a")]
 
 
 @pytest.mark.parametrize(

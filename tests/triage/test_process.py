@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def process(small_store: KnowledgeStore, tmp_path: Path) -> Iterator[TriageProcess]:
     proc = TriageProcess(tmp_path / "kb.db", "e5-small", tmp_path / "index", nice=0)
     proc.start()
+    proc.wait_ready()
     yield proc
     proc.close()
 
@@ -76,7 +77,7 @@ def test_the_child_dies_with_its_parent(small_store: KnowledgeStore, tmp_path: P
         "from pathlib import Path\n"
         "from triage import TriageProcess\n"
         "p = TriageProcess(Path(sys.argv[1]), 'e5-small', Path(sys.argv[2]), nice=0)\n"
-        "p.start()\n"
+        "p.wait_ready()\n"
         "print(p.pid, flush=True)\n"
         "time.sleep(600)\n"
     )
