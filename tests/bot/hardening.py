@@ -156,3 +156,17 @@ def app_routes(app: FastAPI) -> list[tuple[str, str, Any]]:
         for method in sorted(set(methods) - {"HEAD"}):
             out.append((method, route.path, route))
     return out
+
+
+def fill_path(app: FastAPI, path: str, case_id: int) -> str:
+    """A route's path with real ids (a case, the first service and organization…)."""
+    db = app.state.front_door.db
+    service = db.execute("SELECT id FROM services ORDER BY id LIMIT 1").fetchone()[0]
+    org = db.execute("SELECT id FROM organizations ORDER BY id LIMIT 1").fetchone()[0]
+    values = {"case_id": str(case_id), "service_id": service, "org_id": org,
+              "sheet": "services.csv", "referral_id": "1", "follow_up_id": "1",
+              "change": "retire"}
+    for name, value in values.items():
+        path = path.replace("{" + name + "}", value)
+    assert "{" not in path, f"add a value for the path parameter in {path}"
+    return path

@@ -23,6 +23,7 @@ from tests.bot.hardening import (
     all_channels,
     app_routes,
     build_app,
+    fill_path,
     login,
     open_case,
 )
@@ -103,17 +104,12 @@ def test_every_page_escapes_what_residents_and_staff_write(
     page = client.get("/inbox/login", params={"next": f"/inbox{ATTR}"})
     assert _raw_payloads(page.text) == []
     login(client, "kanri")
-    db = app.state.front_door.db
-    service = db.execute("SELECT id FROM services LIMIT 1").fetchone()[0]
-    org = db.execute("SELECT id FROM organizations LIMIT 1").fetchone()[0]
     seen: dict[str, str] = {}
     for method, route_path, _route in app_routes(app):
         if method != "GET":
             continue
         for case_id in (live, direct):
-            path = (route_path.replace("{case_id}", str(case_id))
-                    .replace("{service_id}", service).replace("{org_id}", org)
-                    .replace("{sheet}", "services.csv"))
+            path = fill_path(app, route_path, case_id)
             response = client.get(path, params={"q": ATTR}, headers=HTML)
             assert response.status_code < 500, path
             if response.headers.get("content-type", "").startswith("text/html"):

@@ -21,6 +21,7 @@ from tests.bot.hardening import (
     all_channels,
     app_routes,
     changed,
+    fill_path,
     login,
     open_case,
     table_counts,
@@ -75,15 +76,7 @@ def routes(app: FastAPI) -> Iterator[tuple[str, str, object]]:
 
 
 def _url(app: FastAPI, path: str, case_id: int) -> str:
-    store = app.state.front_door.db
-    service = store.execute("SELECT id FROM services ORDER BY id LIMIT 1").fetchone()[0]
-    org = store.execute("SELECT id FROM organizations ORDER BY id LIMIT 1").fetchone()[0]
-    values = {"case_id": str(case_id), "service_id": service, "org_id": org,
-              "sheet": "services.csv"}
-    for name, value in values.items():
-        path = path.replace("{" + name + "}", value)
-    assert "{" not in path, f"add a value for the path parameter in {path}"
-    return path
+    return fill_path(app, path, case_id)
 
 
 def test_the_public_routes_are_exactly_the_residents_and_the_platforms(app: FastAPI) -> None:

@@ -30,6 +30,7 @@ from tests.bot.hardening import (
     all_channels,
     app_routes,
     changed,
+    fill_path,
     login,
     open_case,
     table_counts,
@@ -239,14 +240,11 @@ def test_every_page_has_the_security_headers_and_no_inline_script(
     for path in pages:
         _check_headers(client.get(path), path)
     login(client, "kanri")
-    service = db.execute("SELECT id FROM services LIMIT 1").fetchone()[0]
-    org = db.execute("SELECT id FROM organizations LIMIT 1").fetchone()[0]
     checked = 0
     for method, route_path, _route in app_routes(app):
         if method != "GET":
             continue
-        path = (route_path.replace("{case_id}", str(case.id)).replace("{service_id}", service)
-                .replace("{org_id}", org).replace("{sheet}", "services.csv"))
+        path = fill_path(app, route_path, case.id)
         response = client.get(path, headers=HTML)
         assert response.status_code < 500, path
         _check_headers(response, path)
