@@ -425,3 +425,28 @@ def test_import_apply_writes_exactly_the_preview_or_nothing(
     assert "変更 1件" in applied.text or "変更 0件" in applied.text
     assert _kb_counts(app)["services"] == before["services"]
     assert _sheet(app)[1][1:] == rows[1:]  # every other service exactly as it was
+
+
+@settings(max_examples=25)
+@given(flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), min_size=1,
+                      max_size=6),
+       cut=st.one_of(st.none(), st.integers(0, 10**6)))
+def test_import_of_a_damaged_zip_is_refused_never_a_5xx(
+    app: FastAPI, client: TestClient, flips: list[tuple[int, int]], cut: int | None
+) -> None:
+    """The export's own zip, damaged (flipped bytes, cut short): 422 or read, nothing written."""
+    if "tsunagu_staff" not in client.cookies:
+        login(client, "kanri")
+    csrf = client.get("/inbox").text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    if not hasattr(app.state, "export_zip"):
+        app.state.export_zip = client.get("/admin/export.zip").content
+    data = bytearray(app.state.export_zip)
+    for where, bits in flips:
+        data[where % len(data)] ^= bits
+    if cut is not None:
+        del data[cut % len(data):]
+    before = _kb_counts(app)
+    response = client.post("/admin/import", data={"csrf": csrf},
+                           files={"files": ("tsunagu-kb.zip", bytes(data), "application/zip")})
+    assert response.status_code in (200, 422), response.status_code
+    assert _kb_counts(app) == before

@@ -6,6 +6,7 @@ secrets and tokens appear in the log."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -35,6 +37,7 @@ from tests.stubs.line_api import LineStub
 from tests.stubs.telegram_api import TelegramStub
 from triage import Triage
 
+JST = ZoneInfo("Asia/Tokyo")
 DATABASE_FILES = frozenset({"tsunagu.db", "tsunagu.db-wal", "tsunagu.db-shm"})
 CONSULTATION = "82歳の母の介護で仕事を辞めました。家賃が払えません。"
 TELEGRAM_CHAT = 6_170_001
@@ -74,6 +77,7 @@ class Server:
             "TSUNAGU_TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
             "TSUNAGU_TELEGRAM_API_BASE_URL": telegram_stub.base_url,
             "TSUNAGU_OUTBOX_BACKOFF_SECONDS": "0.1",
+            "TSUNAGU_FOLLOW_UP_CHECK_SECONDS": "0.5",
             "TMPDIR": str(self.tmp_dir),
             "PYTHONUNBUFFERED": "1",
         }
@@ -186,6 +190,24 @@ def test_a_marker_reaches_no_log_and_no_file_but_the_database(
         http.post(f"{url}/notes", data={"csrf": csrf, "text": f"メモ {marker}"})
         http.post(f"{url}/status", data={"csrf": csrf, "status": "in_support"})
         assert any(m["text"] == words for m in http.get(f"{url}/messages").json()["messages"])
+    # the casework on the LINE case: labels, plan, referral declined with a reason, and a
+    # follow-up message that goes out to the resident when due
+    url = f"/inbox/cases/{line_case}"
+    http.post(f"{url}/tags", data={"csrf": csrf, "labels": f"見守り{marker}"})
+    http.post(f"{url}/plan", data={"csrf": csrf, "goals": f"目標 {marker}"})
+    service = server.db("SELECT id FROM services ORDER BY id LIMIT 1")[0]["id"]
+    http.post(f"{url}/referrals", data={"csrf": csrf, "service_id": service,
+                                        "consent_confirmed": "1"})
+    referral = server.db("SELECT id FROM referrals WHERE case_id = ?", line_case)[0]["id"]
+    http.post(f"{url}/referrals/{referral}", data={"csrf": csrf, "status": "declined",
+                                                   "reason": f"定員 {marker}"})
+    http.post(f"{url}/consent", data={"csrf": csrf, "follow_up": "yes", "source": "phone"})
+    due = (dt.datetime.now(JST) + dt.timedelta(seconds=3)).replace(tzinfo=None)
+    http.post(f"{url}/follow-ups", data={"csrf": csrf, "due": due.isoformat(timespec="seconds"),
+                                         "message": f"お元気ですか {marker}"})
+    assert server.db("SELECT COUNT(*) FROM follow_ups WHERE instr(message, ?)", marker)[0][0]
+    line_stub.wait_for(lambda: any(f"お元気ですか {marker}" in t
+                                   for t in line_stub.sent_texts(user)), timeout=60)
     http.post("/admin/try", data={"csrf": csrf, "text": words})
     http.get("/admin/reports")
     http.get("/admin/audit/export")

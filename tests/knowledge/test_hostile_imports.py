@@ -8,6 +8,8 @@ from __future__ import annotations
 import csv
 import io
 import shutil
+import struct
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from knowledge import KnowledgeStore, LoadError, load_path, open_database, read_files, sample_path
+from knowledge.bundle import read_bundle
 from knowledge.csvio import SHEETS, export_csv, read_csv
 
 #: nesting depths to try: deep enough to exhaust Python's recursion limit
@@ -143,3 +146,65 @@ def test_yaml_files_are_read_or_refused_with_problems(
         assert exc.problems and all(str(p) for p in exc.problems)
     else:
         assert all(f.organization.id for f in files)
+
+
+# -- zips (the admin's upload may be the export's own zip) ------------------------------------
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buf.getvalue()
+
+
+def _crafted() -> dict[str, bytes]:
+    """Zips that open but cannot be read: each must be a LoadError, never a crash."""
+    plain = _zip({"services.csv": b"id,name\r\nx,y\r\n" * 100})
+    central = plain.find(b"PK\x01\x02")
+    corrupt = bytearray(plain)
+    start = plain.find(b"services.csv") + len("services.csv") + 5
+    for i in range(start, start + 20):
+        corrupt[i] ^= 0xFF
+    encrypted = bytearray(plain)
+    encrypted[6] |= 1
+    encrypted[central + 8] |= 1
+    method = bytearray(plain)
+    method[8:10] = struct.pack("<H", 99)
+    method[central + 10 : central + 12] = struct.pack("<H", 99)
+    big = _zip({"services.csv": b"0" * 3_000_000})
+    lying = bytearray(big)
+    at = big.find(b"PK\x01\x02")
+    lying[at + 24 : at + 28] = struct.pack("<I", 100)  # says 100 bytes, holds 3 MB
+    bomb = _zip({f"s{i}.csv": b"\0" * 5_000_000 for i in range(5)})  # 25 MB from ~25 KB
+    return {"corrupt data": bytes(corrupt), "encrypted": bytes(encrypted),
+            "unknown method": bytes(method), "lying size": bytes(lying), "zip bomb": bomb}
+
+
+@pytest.mark.parametrize("case", list(_crafted()))
+def test_a_zip_that_cannot_be_read_is_a_load_error(store: KnowledgeStore, case: str) -> None:
+    before = _snapshot(store)
+    with pytest.raises(LoadError) as refused:
+        read_bundle({"kb.zip": _crafted()[case]}, store)
+    assert all(str(p) for p in refused.value.problems)
+    assert _snapshot(store) == before
+
+
+@settings(max_examples=60)
+@given(flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), max_size=8),
+       cut=st.one_of(st.none(), st.integers(0, 10**6)))
+def test_a_damaged_export_zip_is_read_or_refused(
+    store: KnowledgeStore, flips: list[tuple[int, int]], cut: int | None
+) -> None:
+    data = bytearray(_zip(export_csv(store)))
+    for where, bits in flips:
+        data[where % len(data)] ^= bits
+    if cut is not None:
+        del data[cut % len(data):]
+    try:
+        bundle = read_bundle({"kb.zip": bytes(data)}, store)
+    except LoadError as exc:
+        assert exc.problems
+    else:
+        assert bundle.files
