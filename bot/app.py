@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -31,7 +32,7 @@ from handoff.staff import staff_count
 from knowledge import KnowledgeStore, open_database
 from triage import TriageProcess, open_triage
 
-from . import admin, inbox, webchat
+from . import admin, auditlog, inbox, security, webchat
 from . import events as events_mod
 from . import migrations as bot_migrations
 from . import outbox as outbox_mod
@@ -43,6 +44,7 @@ from .frontdoor import FrontDoor
 from .outbox import Backoff, OutboxWorker
 from .runtime import open_store
 from .settings import Settings
+from .storage import StorageError, reason
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +80,14 @@ def create_app(
     clock: Clock = now or system_clock
     store = open_store(settings, check_same_thread=False)
     db = store.db
-    bot_migrations.migrate(db)
-    handoff.migrate(db)
+    try:
+        bot_migrations.migrate(db)
+        handoff.migrate(db)
+    except sqlite3.Error as exc:
+        db.conn.close()
+        raise StorageError(
+            f"cannot migrate the database {settings.db_path}: {reason(exc)}"
+        ) from None
     process: TriageProcess | None = None
     if triage is None and settings.triage_process:
         # its own process and connection; the executor thread only waits on it
@@ -152,7 +160,10 @@ def create_app(
             if process is not None:
                 process.close()
 
-    app = FastAPI(title="tsunagu", lifespan=lifespan, docs_url=None, redoc_url=None)
+    # no /docs, /redoc or /openapi.json: nothing public but the residents' and platforms' routes
+    app = FastAPI(
+        title="tsunagu", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
     app.state.front_door = front_door
     app.mount(
         "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
@@ -171,6 +182,8 @@ def create_app(
     app.include_router(webchat.router)
     inbox.install(app)
     admin.install(app)
+    app.include_router(auditlog.router)
+    security.install(app, settings)
     if staff_count(db) == 0:
         log.warning(
             "staff inbox: no staff accounts yet (there is no default password); create one with"

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
 
+import sqlite_utils
 import typer
 
 from knowledge import KnowledgeStore, LoadError, export_path, open_database
@@ -16,6 +17,7 @@ from triage import Assessment, TriageError
 
 from .runtime import Runtime, open_runtime
 from .settings import Settings, SettingsError, load_settings
+from .storage import StorageError
 
 app = typer.Typer(
     help="tsunagu (つなぐ): the chat front door of the 重層的支援体制整備事業.",
@@ -43,11 +45,31 @@ def _settings() -> Settings:
         _fail(str(exc))
 
 
-def setup_logging(level: int = logging.INFO) -> None:
-    """Log ids, counts and timings to stderr; never what a resident wrote."""
+#: libraries that log what they send and receive at DEBUG (python-telegram-bot logs every
+#: sendMessage with its text, and a reply can quote the resident) or put a secret in a URL
+#: at INFO (httpx: the Telegram token is part of the path): never below these levels
+QUIET_LIBRARIES: dict[str, int] = {
+    "telegram": logging.INFO,
+    "linebot": logging.INFO,
+    "aiohttp": logging.INFO,
+    "httpcore": logging.INFO,
+    "multipart": logging.INFO,
+    "python_multipart": logging.INFO,
+    "httpx": logging.WARNING,
+}
+
+
+def setup_logging(level: int | str = logging.INFO) -> None:
+    """Log ids, counts and timings to stderr; never what a resident wrote.
+
+    Even at DEBUG, the libraries in ``QUIET_LIBRARIES`` stay at their floor.
+    """
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    floor = logging.getLogger().getEffectiveLevel()
+    for name, quietest in QUIET_LIBRARIES.items():
+        logging.getLogger(name).setLevel(max(floor, quietest))
 
 
 def _format(a: Assessment) -> str:
@@ -223,7 +245,7 @@ def _open() -> Runtime:
     settings = _settings()
     try:
         return open_runtime(settings)
-    except TriageError as exc:
+    except (TriageError, StorageError) as exc:
         _fail(str(exc))
     except LoadError as exc:
         _fail(
@@ -250,13 +272,13 @@ def telegram_poll(
     from .app import create_app
     from .telegram import PollingError, run_polling
 
-    setup_logging()
     settings = _settings()
+    setup_logging(settings.log_level)
     if not settings.telegram_enabled:
         _fail("Telegram is off: set TSUNAGU_TELEGRAM_BOT_TOKEN and TSUNAGU_TELEGRAM_WEBHOOK_SECRET")
     try:
         fastapi_app = create_app(settings)
-    except TriageError as exc:
+    except (TriageError, StorageError) as exc:
         _fail(str(exc))
     typer.echo(f"polling {settings.telegram_api_base_url} for Telegram updates (Ctrl-C to stop)")
     try:
@@ -281,11 +303,11 @@ def serve(
 
     from .app import channel_status, create_app
 
-    setup_logging()
     settings = _settings()
+    setup_logging(settings.log_level)
     try:
         fastapi_app = create_app(settings)
-    except TriageError as exc:
+    except (TriageError, StorageError) as exc:
         _fail(str(exc))
     except LoadError as exc:
         problems = "\n  ".join(str(p) for p in exc.problems)
@@ -298,8 +320,11 @@ def serve(
     for name, path in (("line", "/webhooks/line"), ("telegram", "/webhooks/telegram")):
         state = "on" if channels.get(name) else "off (no credentials)"
         typer.echo(f"{name + ' webhook:':<18} {base}{path}  [{state}]")
-    # no access log: our own log lines say what happened, by id, never by content
-    uvicorn.run(fastapi_app, host=host, port=port, log_level="info", access_log=False)
+    # no access log: our own log lines say what happened, by id, never by content (and a
+    # URL can carry a search term). Proxy headers are honoured by the app itself, and only
+    # when TSUNAGU_BEHIND_PROXY says so (bot.security).
+    uvicorn.run(fastapi_app, host=host, port=port, log_level=settings.log_level.lower(),
+                access_log=False, proxy_headers=False)
 
 
 staff_app = typer.Typer(help="Staff accounts of the inbox.", no_args_is_help=True)
@@ -326,21 +351,111 @@ def staff_add(
     """Add a staff account; the password is read from a prompt or stdin, never an argument."""
     import datetime as dt
 
-    import handoff
     from handoff.staff import ROLES, StaffError, add_staff
 
     if role not in ROLES:
         _fail(f"--role must be one of {', '.join(ROLES)}")
     settings = _settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = open_database(settings.db_path)
-    handoff.migrate(db)
+    db = _open_db(settings)
     password = _read_password()
     try:
         member = add_staff(db, name, password, role=role, now=dt.datetime.now(dt.UTC))
     except StaffError as exc:
         _fail(str(exc))
     typer.echo(f"added {member.role} {member.name!r}; log in at /inbox")
+
+
+@app.command()
+def purge(
+    older_than: Annotated[
+        int | None,
+        typer.Option("--older-than", min=1, metavar="DAYS",
+                     help="retention period in days (default: TSUNAGU_RETENTION_DAYS)"),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="count what would go; change nothing")
+    ] = False,
+) -> None:
+    """Remove closed cases' words and old channel copies past the retention period.
+
+    Keeps the anonymous figures the reports count; one transaction; audited.
+    """
+    import datetime as dt
+
+    from .retention import purge as run_purge
+
+    settings = _settings()
+    setup_logging(settings.log_level)
+    days = older_than if older_than is not None else settings.retention_days
+    db = _open_db(settings)
+    report = run_purge(db, older_than_days=days, now=dt.datetime.now(dt.UTC), dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    cutoff = report.cutoff.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+    typer.echo(f"{verb} what is older than {days} days (before {cutoff}):")
+    for name, n in report.counts().items():
+        typer.echo(f"  {name}: {n}")
+
+
+def _open_db(settings: Settings) -> sqlite_utils.Database:
+    """The database with every migration applied; a storage problem is a clear error."""
+    import handoff
+
+    from . import migrations as bot_migrations
+    from .runtime import open_store
+
+    try:
+        db = open_store(settings).db
+        bot_migrations.migrate(db)
+        handoff.migrate(db)
+    except StorageError as exc:
+        _fail(str(exc))
+    return db
+
+
+audit_app = typer.Typer(help="The audit log (append-only).", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("export")
+def audit_export(
+    since: Annotated[
+        str | None, typer.Option(help="from this local date (2025-06-01) or ISO time")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="up to and including this local date, or before an ISO time")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "csv",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="write here instead of stdout")
+    ] = None,
+) -> None:
+    """Export the audit events of a period for an auditor (CSV with BOM, or JSON Lines)."""
+    import datetime as dt
+
+    import handoff
+    from handoff import auditlog
+
+    settings = _settings()
+    db = _open_db(settings)
+    try:
+        start = auditlog.parse_bound(since, settings.tz, end=False)
+        end = auditlog.parse_bound(until, settings.tz, end=True)
+        chunks = auditlog.export(db, fmt, start, end)
+    except auditlog.AuditExportError as exc:
+        _fail(str(exc))
+    with db.atomic():
+        handoff.audit(db, None, actor="cli", action="audit_exported", from_value=None,
+                      to_value=None, detail={"since": since, "until": until, "format": fmt},
+                      at=dt.datetime.now(dt.UTC))
+    if output is None:
+        for chunk in chunks:
+            sys.stdout.write(chunk)
+        sys.stdout.flush()
+        return
+    with output.open("w", encoding="utf-8", newline="") as f:
+        for chunk in chunks:
+            f.write(chunk)
+    typer.echo(f"wrote the audit log to {output}", err=True)
 
 
 if __name__ == "__main__":

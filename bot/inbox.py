@@ -218,6 +218,9 @@ async def login_post(
         response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
                             secure=request.url.scheme == "https", path="/inbox")
         return response
+    previous = request.cookies.get(STAFF_COOKIE, "")
+    if previous:  # a new id at every login: whatever the browser held before stops working
+        staff_mod.end_session(front_door.db, previous, now=now)
     session_token = staff_mod.start_session(front_door.db, member, now=now)
     log.info("inbox: staff %d logged in", member.id)
     response = RedirectResponse(_safe_next(next), status_code=303)

@@ -228,15 +228,19 @@ async def line_webhook(request: Request, front_door: FrontDoorDep) -> Response:
         log.warning("line webhook: refused, %s (%d bytes)", exc, len(raw))
         return error_response(400, str(exc))
 
-    accepted = duplicates = 0
-    for event in events:
-        try:
-            new = front_door.intake.accept(event.inbound)
-        except MessageError as exc:
-            log.warning("line event %s refused: %s", event.inbound.channel_event_id, exc)
-            return error_response(400, f"event {event.inbound.channel_event_id}: {exc}")
-        accepted += new
-        duplicates += not new
+    fresh: list[bool] = []
+    current = ""
+    try:
+        # all of the body's events or none: a refused one must not leave the others stored
+        with front_door.db.atomic():
+            for event in events:
+                current = event.inbound.channel_event_id
+                fresh.append(front_door.intake.accept(event.inbound))
+    except MessageError as exc:
+        log.warning("line webhook: refused, event %s: %s (nothing stored)", current, exc)
+        return error_response(400, f"event {current}: {exc}")
+    sender = front_door.senders.get("line")
+    for event, new in zip(events, fresh, strict=True):
         log.info(
             "line event %s %s (%d chars)%s → %s",
             event.inbound.channel_event_id,
@@ -245,10 +249,10 @@ async def line_webhook(request: Request, front_door: FrontDoorDep) -> Response:
             " redelivery" if event.redelivery else "",
             "accepted" if new else "duplicate",
         )
-        if new and event.chat_user is not None:
-            sender = front_door.senders.get("line")
-            if isinstance(sender, LineSender):
-                sender.show_loading(event.chat_user)
+        if new and event.chat_user is not None and isinstance(sender, LineSender):
+            sender.show_loading(event.chat_user)
+    accepted = sum(fresh)
+    duplicates = len(fresh) - accepted
     ignored = len(payload.events) - len(events)
     return JSONResponse({"accepted": accepted, "duplicates": duplicates, "ignored": ignored})
 
@@ -373,6 +377,8 @@ def describe_body_problem(text: str, exc: Exception) -> str:
         body = json.loads(text)
     except json.JSONDecodeError as err:
         return f"malformed JSON: {err.msg} at line {err.lineno} column {err.colno}"
+    except RecursionError:
+        return "malformed JSON: nested too deeply"
     if not isinstance(body, dict):
         return "the body must be a JSON object with an 'events' list"
     events = body.get("events")

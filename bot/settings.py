@@ -58,6 +58,26 @@ class Settings(BaseSettings):
     outbox_backoff_max_seconds: float = Field(default=300.0, gt=0)
     outbox_max_attempts: int = Field(default=10, ge=1)
 
+    # hostile input: request bodies above these are refused with 413 before they are read
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    #: the admin's CSV import (four sheets of up to 5 MB each, plus the form)
+    max_import_bytes: int = Field(default=21_000_000, ge=1024)
+
+    # behind a reverse proxy that terminates HTTPS: honour its X-Forwarded-Proto/-For
+    # (only from these addresses), so cookies get ``Secure`` and throttling sees the client
+    behind_proxy: bool = False
+    forwarded_allow_ips: str = "127.0.0.1"
+
+    # the inbox login: besides the per-account lockout, failed logins per client address
+    login_ip_max_failures: int = Field(default=20, ge=1)
+    login_ip_window_minutes: int = Field(default=15, ge=1)
+
+    # privacy: ``tsunagu purge`` removes closed cases' contents older than this
+    retention_days: int = Field(default=365, ge=1)
+
+    # DEBUG, INFO, WARNING or ERROR (no level ever logs what a resident wrote)
+    log_level: str = "INFO"
+
     @field_validator("timezone")
     @classmethod
     def _tz(cls, value: str) -> str:
@@ -66,6 +86,14 @@ class Settings(BaseSettings):
         except Exception as exc:  # zoneinfo raises several kinds
             raise ValueError(f"unknown timezone {value!r}") from exc
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("log level must be DEBUG, INFO, WARNING or ERROR")
+        return level
 
     @field_validator("office_open", "office_close")
     @classmethod

@@ -256,6 +256,8 @@ def parse_update(raw: bytes, bot: Bot | None) -> Update:
         raise ValueError(
             f"malformed JSON: {err.msg} at line {err.lineno} column {err.colno}"
         ) from None
+    except RecursionError:
+        raise ValueError("malformed JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise ValueError("the body must be a JSON object (a Telegram Update)")
     update_id = data.get("update_id")

@@ -190,6 +190,22 @@ def m003_casework(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX follow_ups_case ON follow_ups(case_id, id)")
 
 
+@migrations(name="004_audit_append_only")
+def m004_audit_append_only(db: sqlite_utils.Database) -> None:
+    # The audit log is append-only: the database itself refuses to change or remove a row,
+    # whatever code (or a later bug) tries. Cases are never deleted either (their ON DELETE
+    # CASCADE would remove audit rows); retention redacts a case's contents instead.
+    for verb in ("UPDATE", "DELETE"):
+        db.execute(
+            f"""
+            CREATE TRIGGER audit_events_no_{verb.lower()} BEFORE {verb} ON audit_events
+            BEGIN
+                SELECT RAISE(ABORT, 'audit_events is append-only');
+            END
+            """
+        )
+
+
 def migrate(db: sqlite_utils.Database) -> None:
     """Apply any pending handoff migrations."""
     migrations.apply(db)

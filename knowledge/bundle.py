@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -61,7 +62,14 @@ def _unzip(name: str, data: bytes, problems: list[LoadProblem]) -> dict[str, byt
             problems.append(LoadProblem(f"{name}/{m.filename}", "(file)", "(file)",
                                         "同じ名前のファイルが2つあります"))
             continue
-        out[inner] = archive.read(m)
+        try:
+            out[inner] = archive.read(m)
+        except (zipfile.BadZipFile, RuntimeError, NotImplementedError, zlib.error, EOFError,
+                OSError, ValueError):
+            # damaged data, a wrong size or CRC, encryption, an unknown compression method
+            problems.append(LoadProblem(
+                f"{name}/{m.filename}", "(file)", "(file)",
+                "zip の中のファイルを読めません（壊れているか暗号化されています）"))
     return out
 
 

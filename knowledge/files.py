@@ -79,6 +79,8 @@ def _parse(name: str, raw: bytes, problems: list[LoadProblem]) -> Any:
         problems.append(LoadProblem(name, where, "(file)", f"YAML として読めません: {what}"))
     except yaml.YAMLError as exc:
         problems.append(LoadProblem(name, "(file)", "(file)", f"YAML として読めません: {exc}"))
+    except RecursionError:
+        problems.append(LoadProblem(name, "(file)", "(file)", "入れ子が深すぎて読み込めません"))
     return None
 
 

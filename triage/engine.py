@@ -173,8 +173,16 @@ class Triage:
         self.refresh()
         t = self.tuning
         norm = normalise(text)
-        language = detect_language(norm)
         sentences = split_sentences(norm, halves_over=t.halves_over)
+        if not sentences and len(text) > len(norm):
+            # the first MAX_CHARS hold no word (a wall of emoji): read from the first word on,
+            # so a plea after the wall is still seen and the words are assessed
+            full = normalise(text, max_chars=CRISIS_MAX_CHARS)
+            first = next((i for i, ch in enumerate(full) if ch.isalnum()), None)
+            if first is not None:
+                norm = normalise(full[first:])
+                sentences = split_sentences(norm, halves_over=t.halves_over)
+        language = detect_language(norm)
         if not sentences:  # nothing but spaces, emoji or punctuation
             return Assessment(text=norm, language=language, vague=True, kb_version=self._kb_version)
         # The encoder is most of the cost: it reads the message once whole and

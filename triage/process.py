@@ -20,6 +20,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -30,6 +31,8 @@ from .assessment import Assessment
 from .errors import TriageError
 
 log = logging.getLogger(__name__)
+#: the child's log lines look like the server's (``tsunagu serve``)
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 _PR_SET_PDEATHSIG = 1
 _engine: Any = None  # the child's Triage
@@ -49,10 +52,19 @@ def _die_with_parent() -> None:
 
 
 def _start(
-    db_path: str, embedder: str, index_dir: str | None, nice: int, threads: int, parent: int
+    db_path: str,
+    embedder: str,
+    index_dir: str | None,
+    nice: int,
+    threads: int,
+    parent: int,
+    level: int,
 ) -> None:
     """Pool initializer, in the child: open the KB and the engine once."""
     global _engine
+    # a spawned child starts with logging unset: log like the server (an index rebuilt at
+    # start must say so), to the same stderr
+    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr)
     _die_with_parent()
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
@@ -111,7 +123,7 @@ class TriageProcess:
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start,
-            initargs=(*self._args, os.getpid()),
+            initargs=(*self._args, os.getpid(), logging.getLogger().getEffectiveLevel()),
         )
 
     def _call(self, fn: Any, *args: Any) -> Any:
