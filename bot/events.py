@@ -224,6 +224,7 @@ class Intake:
         if row_id is None:
             log.info("duplicate %s event %s ignored", event.channel, event.kind)
             return False
+        log.debug("%s %s event stored as %d", event.channel, event.kind, row_id)
         if self._wake is not None:
             self._wake()
         return True
