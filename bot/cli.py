@@ -305,6 +305,12 @@ def serve(
 
     settings = _settings()
     setup_logging(settings.log_level)
+    log.debug(
+        "settings: data dir %s, body limit %d bytes (import %d), behind proxy %s,"
+        " retention %d days, channels %s (secrets not shown)",
+        settings.data_dir, settings.max_body_bytes, settings.max_import_bytes,
+        settings.behind_proxy, settings.retention_days, channel_status(settings),
+    )
     try:
         fastapi_app = create_app(settings)
     except (TriageError, StorageError) as exc:
