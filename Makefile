@@ -29,6 +29,7 @@ run: install
 test: install-test
 	bash scripts/system-deps.sh
 	$(VENV)/bin/ruff check bot triage knowledge handoff tests bench
+	$(VENV)/bin/ruff format --check bot triage knowledge handoff tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
 

@@ -53,8 +53,12 @@ def main() -> None:
         data = Path(args.data_dir or tmp)
         with serve(data) as served:
             sent = asyncio.run(
-                _send(f"{served.url}/webhooks/line", served.stub.channel_secret, args.rate,
-                      args.seconds)
+                _send(
+                    f"{served.url}/webhooks/line",
+                    served.stub.channel_secret,
+                    args.rate,
+                    args.seconds,
+                )
             )
             deadline = time.monotonic() + 300
             first: dict[str, float] = {}
@@ -66,9 +70,7 @@ def main() -> None:
                     break
                 time.sleep(0.5)
     latencies = [(first[u] - sent[u]) * 1000 for u in first]
-    print(
-        f"{'rate/s':>6} {'sent':>5} {'answered':>8} {'lost':>4} {'p50':>9} {'p95':>9} {'max':>9}"
-    )
+    print(f"{'rate/s':>6} {'sent':>5} {'answered':>8} {'lost':>4} {'p50':>9} {'p95':>9} {'max':>9}")
     print(
         f"{args.rate:>6} {len(sent):>5} {len(first):>8} {len(sent) - len(first):>4} "
         f"{pct(latencies, 0.5):>7.0f}ms {pct(latencies, 0.95):>7.0f}ms "

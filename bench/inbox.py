@@ -80,8 +80,10 @@ def _seed(data_dir: Path, cases: int, messages: int) -> None:
     db.execute("ANALYZE")
     n_cases = db.execute("SELECT COUNT(*) FROM cases").fetchone()[0]
     n_msgs = db.execute("SELECT COUNT(*) FROM case_messages").fetchone()[0]
-    print(f"seeded {n_cases} open cases and {n_msgs} messages in "
-          f"{time.perf_counter() - started:.1f} s")
+    print(
+        f"seeded {n_cases} open cases and {n_msgs} messages in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
     db.conn.close()
 
 

@@ -25,8 +25,9 @@ from _harness import Served, open_loop, rss_mb, sample_texts, serve
 from tests.stubs.events import line_text_event, line_user_id, line_webhook_request
 
 
-async def _burst(served: Served, texts: list[str], start: int, count: int, residents: int,
-                 rate: int) -> int:
+async def _burst(
+    served: Served, texts: list[str], start: int, count: int, residents: int, rate: int
+) -> int:
     acked = 0
     url = f"{served.url}/webhooks/line"
     async with aiohttp.ClientSession() as session:
@@ -71,14 +72,13 @@ def main() -> None:
             acked = 0
             for start in range(0, args.messages, step):
                 count = min(step, args.messages - start)
-                acked += asyncio.run(
-                    _burst(served, texts, start, count, args.residents, args.rate)
-                )
+                acked += asyncio.run(_burst(served, texts, start, count, args.residents, args.rate))
                 _drain(served, 600)
                 rss = rss_mb(served.proc.pid)
                 samples.append((start + count, rss))
-                print(f"{start + count:>8} {acked:>6} {rss:>8.1f} "
-                      f"{time.perf_counter() - t0:>7.0f}s")
+                print(
+                    f"{start + count:>8} {acked:>6} {rss:>8.1f} {time.perf_counter() - t0:>7.0f}s"
+                )
     warm = [rss for n, rss in samples if n >= args.messages * 0.2]
     if warm:
         print(

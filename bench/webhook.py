@@ -44,8 +44,6 @@ def _answered(stub_url: str) -> int:
     )
 
 
-
-
 async def _load(
     url: str, secret: str, rate: int, seconds: float, texts: list[str]
 ) -> tuple[list[float], int, int]:

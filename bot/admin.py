@@ -69,7 +69,8 @@ KIND_LABELS = {"agency": "窓口", "hotline": "電話相談", "place": "居場�
 STATUS_LABELS = {"active": "公開中", "inactive": "休止中", "retired": "廃止"}
 ORG_STATUS_LABELS = {"active": "活動中", "retired": "廃止"}
 ORG_RETIRED = (
-    "このサービスの組織は廃止されています。先に組織を元に戻してください（廃止のままなら保存できます）"
+    "このサービスの組織は廃止されています。"
+    "先に組織を元に戻してください（廃止のままなら保存できます）"
 )
 IMPORT_TTL = 30 * 60
 MAX_UPLOAD = 5 * 1024 * 1024
@@ -194,20 +195,27 @@ async def commit(
     with front_door.db.atomic():
         changes = write()
         for c in changes:
-            handoff.audit(front_door.db, None, actor=session.staff.name, action=c.action,
-                          from_value=_dump(c.before), to_value=_dump(c.after), detail=c.detail,
-                          at=front_door.now())
+            handoff.audit(
+                front_door.db,
+                None,
+                actor=session.staff.name,
+                action=c.action,
+                from_value=_dump(c.before),
+                to_value=_dump(c.after),
+                detail=c.detail,
+                at=front_door.now(),
+            )
     if changes:
         await refresh_triage(front_door)
-        log.info("admin: %s by staff %d (%d records)", changes[0].action, session.staff.id,
-                 len(changes))
+        log.info(
+            "admin: %s by staff %d (%d records)", changes[0].action, session.staff.id, len(changes)
+        )
     return changes
 
 
 def _done(request: Request, route: str, done: str, **params: str) -> Response:
     """After a change, back to the record's page with a flash (POST-redirect-GET)."""
-    return RedirectResponse(f"{request.url_for(route, **params).path}?done={done}",
-                            status_code=303)
+    return RedirectResponse(f"{request.url_for(route, **params).path}?done={done}", status_code=303)
 
 
 class Missing(Exception):
@@ -243,11 +251,10 @@ ServiceInPath = Annotated[Service, Depends(_service_in_path)]
 OrganizationInPath = Annotated[Organization, Depends(_organization_in_path)]
 
 
-def _message(
-    request: Request, session: StaffSession, message: str, status_code: int
-) -> Response:
-    return _page(request, "admin/message.html", session, {"message": message},
-                 status_code=status_code)
+def _message(request: Request, session: StaffSession, message: str, status_code: int) -> Response:
+    return _page(
+        request, "admin/message.html", session, {"message": message}, status_code=status_code
+    )
 
 
 async def _missing(request: Request, exc: Exception) -> Response:
@@ -331,24 +338,43 @@ def parse_concerns(text: str) -> list[ExampleConcern]:
         if not line:
             continue
         m = _TAG.match(line)
-        out.append(
-            ExampleConcern(text=m[1], category=m[2]) if m else ExampleConcern(text=line)
-        )
+        out.append(ExampleConcern(text=m[1], category=m[2]) if m else ExampleConcern(text=line))
     return out
 
 
 FORM_FIELDS = (
-    "id", "organization_id", "name", "kind", "description", "eligibility", "min_age",
-    "max_age", "languages", "fees", "status", "assured_date", "area", "phone", "url",
-    "hours_note", "schedule", "example_concerns",
+    "id",
+    "organization_id",
+    "name",
+    "kind",
+    "description",
+    "eligibility",
+    "min_age",
+    "max_age",
+    "languages",
+    "fees",
+    "status",
+    "assured_date",
+    "area",
+    "phone",
+    "url",
+    "hours_note",
+    "schedule",
+    "example_concerns",
 )
 
 
 def form_values(service: Service | None) -> dict[str, Any]:
     """What the edit form shows for ``service`` (empty for a new one)."""
     if service is None:
-        return {"kind": "agency", "status": "active", "languages": "ja", "categories": [],
-                "crisis_types": [], "open_on_holidays": False}
+        return {
+            "kind": "agency",
+            "status": "active",
+            "languages": "ja",
+            "categories": [],
+            "crisis_types": [],
+            "open_on_holidays": False,
+        }
     data = service.model_dump(mode="json")
     data["languages"] = ", ".join(service.languages)
     data["schedule"] = schedule_text(service)
@@ -366,14 +392,16 @@ def service_from_form(
     data: dict[str, Any] = {}
     for key in FORM_FIELDS:
         raw = values.get(key, "")
-        data[key] = raw.strip() if isinstance(raw, str) and key not in (
-            "description", "eligibility", "fees", "hours_note") else raw
+        data[key] = (
+            raw.strip()
+            if isinstance(raw, str)
+            and key not in ("description", "eligibility", "fees", "hours_note")
+            else raw
+        )
     for key in ("min_age", "max_age", "assured_date", "phone", "url"):
         if data[key] == "":
             data[key] = None
-    data["languages"] = [v for v in re.split(r"[,、|;\s]+", data["languages"] or "") if v] or [
-        "ja"
-    ]
+    data["languages"] = [v for v in re.split(r"[,、|;\s]+", data["languages"] or "") if v] or ["ja"]
     data["categories"] = list(values.get("categories", []))
     data["crisis_types"] = list(values.get("crisis_types", []))
     data["open_on_holidays"] = bool(values.get("open_on_holidays"))
@@ -419,8 +447,11 @@ async def _login_required(request: Request, exc: Exception) -> Response:
 
 
 async def _forbidden(request: Request, exc: Exception) -> Response:
-    return _harden(HTMLResponse("<!doctype html><meta charset='utf-8'><p>権限がありません。</p>",
-                                status_code=403))
+    return _harden(
+        HTMLResponse(
+            "<!doctype html><meta charset='utf-8'><p>権限がありません。</p>", status_code=403
+        )
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -447,11 +478,22 @@ def _dashboard(
     summary = report_queries.summary(
         front_door.db, today - dt.timedelta(days=29), today, tz=front_door.settings.tz
     )
-    return _page(request, "admin/dashboard.html", session, {
-        "counts": counts, "stale": stale[:10], "stale_count": len(stale),
-        "stale_months": front_door.settings.kb_stale_months, "kb_version": store.version,
-        "summary": summary, "try_text": "", "assessment": None, **extra,
-    })
+    return _page(
+        request,
+        "admin/dashboard.html",
+        session,
+        {
+            "counts": counts,
+            "stale": stale[:10],
+            "stale_count": len(stale),
+            "stale_months": front_door.settings.kb_stale_months,
+            "kb_version": store.version,
+            "summary": summary,
+            "try_text": "",
+            "assessment": None,
+            **extra,
+        },
+    )
 
 
 @router.get("", response_class=HTMLResponse, name="admin_home")
@@ -500,18 +542,36 @@ async def services_page(
         if stale and not is_stale(s, cutoff):
             continue
         if needle:
-            hay = " ".join([s.id, s.name, s.description, orgs.get(s.organization_id, ""),
-                            *(c.text for c in s.example_concerns)]).lower()
+            hay = " ".join(
+                [
+                    s.id,
+                    s.name,
+                    s.description,
+                    orgs.get(s.organization_id, ""),
+                    *(c.text for c in s.example_concerns),
+                ]
+            ).lower()
             if needle not in hay:
                 continue
         rows.append({"s": s, "org": orgs.get(s.organization_id, ""), "stale": is_stale(s, cutoff)})
     areas = sorted({s.area for s in store.services(include_retired=True) if s.area})
-    return _page(request, "admin/services.html", session, {
-        "rows": rows, "areas": areas,
-        "filters": {"q": q, "category": category, "area": area, "status": status,
-                    "stale": stale},
-        "stale_months": front_door.settings.kb_stale_months,
-    })
+    return _page(
+        request,
+        "admin/services.html",
+        session,
+        {
+            "rows": rows,
+            "areas": areas,
+            "filters": {
+                "q": q,
+                "category": category,
+                "area": area,
+                "status": status,
+                "stale": stale,
+            },
+            "stale_months": front_door.settings.kb_stale_months,
+        },
+    )
 
 
 def _form_page(
@@ -527,14 +587,23 @@ def _form_page(
     store = _store(front_door)
     cutoff = stale_cutoff(front_door)
     orgs = store.organizations()
-    return _page(request, "admin/service.html", session, {
-        "service": service, "v": values, "errors": errors or {},
-        # a new service can only join an active organization
-        "organizations": [o for o in orgs
-                          if o.status == "active" or o.id == values.get("organization_id")],
-        "stale": service is not None and is_stale(service, cutoff),
-        "org": next((o for o in orgs if service and o.id == service.organization_id), None),
-    }, status_code=status_code)
+    return _page(
+        request,
+        "admin/service.html",
+        session,
+        {
+            "service": service,
+            "v": values,
+            "errors": errors or {},
+            # a new service can only join an active organization
+            "organizations": [
+                o for o in orgs if o.status == "active" or o.id == values.get("organization_id")
+            ],
+            "stale": service is not None and is_stale(service, cutoff),
+            "org": next((o for o in orgs if service and o.id == service.organization_id), None),
+        },
+        status_code=status_code,
+    )
 
 
 async def _form(request: Request) -> dict[str, Any]:
@@ -567,8 +636,9 @@ async def create_service(
         except NotFound:
             pass
     if service is None or errors:
-        return _form_page(request, front_door, session, values, service=None, errors=errors,
-                          status_code=422)
+        return _form_page(
+            request, front_door, session, values, service=None, errors=errors, status_code=422
+        )
     return await _save(request, front_door, session, values, None, service, "kb_service_added")
 
 
@@ -596,8 +666,9 @@ async def _save(
         errors = {"status": ORG_RETIRED}
     else:
         return _done(request, "admin_service", "saved", service_id=after.id)
-    return _form_page(request, front_door, session, values, service=before, errors=errors,
-                      status_code=422)
+    return _form_page(
+        request, front_door, session, values, service=before, errors=errors, status_code=422
+    )
 
 
 @router.get("/services/{service_id}", response_class=HTMLResponse, name="admin_service")
@@ -615,10 +686,10 @@ async def save_service(
     values["id"] = before.id  # ids never change: the index and referrals point at them
     service, errors = service_from_form(values)
     if service is None:
-        return _form_page(request, front_door, session, values, service=before, errors=errors,
-                          status_code=422)
-    return await _save(request, front_door, session, values, before, service,
-                       "kb_service_changed")
+        return _form_page(
+            request, front_door, session, values, service=before, errors=errors, status_code=422
+        )
+    return await _save(request, front_door, session, values, before, service, "kb_service_changed")
 
 
 @router.post("/services/{service_id}/confirm", name="admin_service_confirm")
@@ -632,10 +703,14 @@ async def confirm_service(
     def write() -> list[Change]:
         if store.upsert_service(after) == "unchanged":
             return []
-        return [Change("kb_service_confirmed",
-                       {"assured_date": before.model_dump(mode="json")["assured_date"]},
-                       {"assured_date": after.model_dump(mode="json")["assured_date"]},
-                       {"service_id": after.id})]
+        return [
+            Change(
+                "kb_service_confirmed",
+                {"assured_date": before.model_dump(mode="json")["assured_date"]},
+                {"assured_date": after.model_dump(mode="json")["assured_date"]},
+                {"service_id": after.id},
+            )
+        ]
 
     await commit(front_door, session, write)
     back = request.headers.get("referer", "")
@@ -661,8 +736,14 @@ async def service_status(
         store.set_status(before.id, status)
         if before.status == status:
             return []
-        return [Change("kb_service_status", {"status": before.status}, {"status": status},
-                       {"service_id": before.id})]
+        return [
+            Change(
+                "kb_service_status",
+                {"status": before.status},
+                {"status": status},
+                {"service_id": before.id},
+            )
+        ]
 
     try:
         await commit(front_door, session, write)
@@ -685,9 +766,13 @@ def _org_page(
 ) -> Response:
     store = _store(front_door)
     services = store.services(organization_id=org.id, include_retired=True) if org else []
-    return _page(request, "admin/organization.html", session, {
-        "org": org, "v": values, "errors": errors or {}, "services": services},
-        status_code=status_code)
+    return _page(
+        request,
+        "admin/organization.html",
+        session,
+        {"org": org, "v": values, "errors": errors or {}, "services": services},
+        status_code=status_code,
+    )
 
 
 @router.get("/organizations", response_class=HTMLResponse, name="admin_organizations")
@@ -696,10 +781,13 @@ async def organizations_page(
 ) -> Response:
     store = _store(front_door)
     services = store.services()
-    rows = [{"o": o, "n": sum(1 for s in services if s.organization_id == o.id)}
-            for o in store.organizations()]
-    return _page(request, "admin/organizations.html", session,
-                 {"rows": rows, "v": {}, "errors": {}})
+    rows = [
+        {"o": o, "n": sum(1 for s in services if s.organization_id == o.id)}
+        for o in store.organizations()
+    ]
+    return _page(
+        request, "admin/organizations.html", session, {"rows": rows, "v": {}, "errors": {}}
+    )
 
 
 @router.get("/organizations/{org_id}", response_class=HTMLResponse, name="admin_organization")
@@ -723,16 +811,22 @@ async def save_organization(
 ) -> Response:
     """Create an organization, or edit the one with this id (its status is kept)."""
     store = _store(front_door)
-    values = {"id": id.strip(), "name": name.strip(), "description": description,
-              "phone": phone.strip() or None, "url": url.strip() or None,
-              "email": email.strip() or None}
+    values = {
+        "id": id.strip(),
+        "name": name.strip(),
+        "description": description,
+        "phone": phone.strip() or None,
+        "url": url.strip() or None,
+        "email": email.strip() or None,
+    }
     try:
         before: Organization | None = store.organization(values["id"] or "")
     except NotFound:
         before = None
     try:
         org = Organization.model_validate(
-            {**values, "status": before.status if before else "active"})
+            {**values, "status": before.status if before else "active"}
+        )
     except ValidationError as exc:
         errors = {str(e["loc"][0]) if e["loc"] else "name": ja_message(e) for e in exc.errors()}
         return _org_page(request, front_door, session, before, values, errors, 422)
@@ -748,35 +842,64 @@ async def save_organization(
 
 
 def _status_changes(
-    action: str, before: Organization, after: Organization,
-    was: Mapping[str, str], now: Mapping[str, str],
+    action: str,
+    before: Organization,
+    after: Organization,
+    was: Mapping[str, str],
+    now: Mapping[str, str],
 ) -> list[Change]:
     """An organization's retire/restore: its own event with its services' statuses, and one
     status event per service (so each service's history shows it too)."""
     detail = {"organization_id": after.id, "service_ids": list(now)}
     return [
-        Change(action, {"organization": before, "services": dict(was)},
-               {"organization": after, "services": dict(now)}, detail),
-        *(Change("kb_service_status", {"status": was[sid]}, {"status": now[sid]},
-                 {"service_id": sid, "organization_id": after.id}) for sid in now),
+        Change(
+            action,
+            {"organization": before, "services": dict(was)},
+            {"organization": after, "services": dict(now)},
+            detail,
+        ),
+        *(
+            Change(
+                "kb_service_status",
+                {"status": was[sid]},
+                {"status": now[sid]},
+                {"service_id": sid, "organization_id": after.id},
+            )
+            for sid in now
+        ),
     ]
 
 
 def _confirm_org_status(
-    request: Request, front_door: FrontDoor, session: StaffSession, org: Organization,
-    *, retiring: bool,
+    request: Request,
+    front_door: FrontDoor,
+    session: StaffSession,
+    org: Organization,
+    *,
+    retiring: bool,
 ) -> Response:
     """The confirm step: which services go (or come back) with the organization."""
     store = _store(front_door)
-    services = (store.services(organization_id=org.id) if retiring else
-                list(store.services_by_id(store.retired_with_organization(org.id)).values()))
-    return _page(request, "admin/org_status.html", session,
-                 {"org": org, "services": services, "retiring": retiring})
+    services = (
+        store.services(organization_id=org.id)
+        if retiring
+        else list(store.services_by_id(store.retired_with_organization(org.id)).values())
+    )
+    return _page(
+        request,
+        "admin/org_status.html",
+        session,
+        {"org": org, "services": services, "retiring": retiring},
+    )
 
 
 async def _set_org_status(
-    request: Request, front_door: FrontDoor, session: StaffSession, org: Organization,
-    *, retiring: bool,
+    request: Request,
+    front_door: FrontDoor,
+    session: StaffSession,
+    org: Organization,
+    *,
+    retiring: bool,
 ) -> Response:
     """Retire an organization with its services (their concerns leave the index), or restore
     it with the services retired with it; audited, and triage follows at once."""
@@ -795,8 +918,9 @@ async def _set_org_status(
         return _status_changes(action, org, store.organization(org.id), was, now)
 
     await commit(front_door, session, write)
-    return _done(request, "admin_organization", "retired" if retiring else "restored",
-                 org_id=org.id)
+    return _done(
+        request, "admin_organization", "retired" if retiring else "restored", org_id=org.id
+    )
 
 
 #: what an organization's status page may do: retire it, or restore it
@@ -809,10 +933,16 @@ def _retiring(session: StaffSession, change: str) -> bool:
     return ORG_CHANGES[change]
 
 
-@router.get("/organizations/{org_id}/{change}", response_class=HTMLResponse,
-            name="admin_organization_status_confirm")
+@router.get(
+    "/organizations/{org_id}/{change}",
+    response_class=HTMLResponse,
+    name="admin_organization_status_confirm",
+)
 async def organization_status_confirm(
-    request: Request, front_door: FrontDoorDep, session: AdminStaff, org: OrganizationInPath,
+    request: Request,
+    front_door: FrontDoorDep,
+    session: AdminStaff,
+    org: OrganizationInPath,
     change: str,
 ) -> Response:
     """``retire`` / ``restore``: the confirm step, saying which services go or come back."""
@@ -822,7 +952,10 @@ async def organization_status_confirm(
 
 @router.post("/organizations/{org_id}/{change}", name="admin_organization_status")
 async def organization_status(
-    request: Request, front_door: FrontDoorDep, session: AdminStaff, org: OrganizationInPath,
+    request: Request,
+    front_door: FrontDoorDep,
+    session: AdminStaff,
+    org: OrganizationInPath,
     change: str,
 ) -> Response:
     retiring = _retiring(session, change)
@@ -856,8 +989,13 @@ def _import_page(
     status_code: int = 200,
     **context: Any,
 ) -> Response:
-    return _page(request, "admin/import.html", session,
-                 {"problems": problems or [], "diff": None, **context}, status_code=status_code)
+    return _page(
+        request,
+        "admin/import.html",
+        session,
+        {"problems": problems or [], "diff": None, **context},
+        status_code=status_code,
+    )
 
 
 @router.get("/import", response_class=HTMLResponse, name="admin_import")
@@ -879,24 +1017,41 @@ async def import_preview(
     for upload in files:
         data = await upload.read(MAX_UPLOAD + 1)
         if len(data) > MAX_UPLOAD:
-            return _import_page(request, session, [LoadProblem(
-                upload.filename or "?", "(file)", "(file)", "ファイルが大きすぎます（5MBまで）")],
-                status_code=413)
+            return _import_page(
+                request,
+                session,
+                [
+                    LoadProblem(
+                        upload.filename or "?",
+                        "(file)",
+                        "(file)",
+                        "ファイルが大きすぎます（5MBまで）",
+                    )
+                ],
+                status_code=413,
+            )
         if upload.filename:
             uploads[Path(upload.filename).name] = data
     store = _store(front_door)
     try:
         bundle = read_bundle(uploads, store)
     except LoadError as exc:
-        log.info("admin: import refused for staff %d (%d problems)", session.staff.id,
-                 len(exc.problems))
+        log.info(
+            "admin: import refused for staff %d (%d problems)", session.staff.id, len(exc.problems)
+        )
         return _import_page(request, session, exc.problems, status_code=422)
     diff = preview(store, bundle.files, retire_missing=retire_missing == "1")
     token = secrets.token_urlsafe(16)
     _imports(request)[token] = PendingImport(time.monotonic(), session.staff.id, uploads)
-    return _import_page(request, session, diff=diff, token=token, kind=bundle.kind,
-                        retire_missing=retire_missing == "1",
-                        names={s.id: s.name for f in bundle.files for s in f.services})
+    return _import_page(
+        request,
+        session,
+        diff=diff,
+        token=token,
+        kind=bundle.kind,
+        retire_missing=retire_missing == "1",
+        names={s.id: s.name for f in bundle.files for s in f.services},
+    )
 
 
 @router.post("/import/apply", response_class=HTMLResponse, name="admin_import_apply")
@@ -910,9 +1065,19 @@ async def import_apply(
     """Apply a previewed import in one transaction (re-validated against the KB as it is now)."""
     pending = _imports(request).pop(token, None)
     if pending is None or pending.staff_id != session.staff.id:
-        return _import_page(request, session, [LoadProblem(
-            "(upload)", "(file)", "(file)",
-            "確認の期限が切れました。もう一度アップロードしてください")], status_code=409)
+        return _import_page(
+            request,
+            session,
+            [
+                LoadProblem(
+                    "(upload)",
+                    "(file)",
+                    "(file)",
+                    "確認の期限が切れました。もう一度アップロードしてください",
+                )
+            ],
+            status_code=409,
+        )
     store = _store(front_door)
     try:
         bundle = read_bundle(pending.uploads, store)
@@ -925,14 +1090,26 @@ async def import_apply(
         orgs = {o.id: o for o in store.organizations()}
         report = store.apply(bundle.files, retire_missing=retire_missing == "1")
         reports.append(report)
-        changes = [Change("kb_import", services.get(sid), store.service(sid),
-                          {"service_id": sid, "format": bundle.kind})
-                   for sid in [*report.added, *report.changed, *report.retired]]
+        changes = [
+            Change(
+                "kb_import",
+                services.get(sid),
+                store.service(sid),
+                {"service_id": sid, "format": bundle.kind},
+            )
+            for sid in [*report.added, *report.changed, *report.retired]
+        ]
         for f in bundle.files:
             after = store.organization(f.organization.id)
             if orgs.get(after.id) != after:
-                changes.append(Change("kb_import_organization", orgs.get(after.id), after,
-                                      {"organization_id": after.id, "format": bundle.kind}))
+                changes.append(
+                    Change(
+                        "kb_import_organization",
+                        orgs.get(after.id),
+                        after,
+                        {"organization_id": after.id, "format": bundle.kind},
+                    )
+                )
         return changes
 
     await commit(front_door, session, write)
@@ -953,9 +1130,14 @@ async def export_zip(
         for name, data in files.items():
             zf.writestr(name, data)
     stamp = _today(front_door).isoformat()
-    return Response(buf.getvalue(), media_type="application/zip", headers={
-        "Content-Disposition": f'attachment; filename="tsunagu-kb-{format}-{stamp}.zip"',
-        "Cache-Control": "no-store"})
+    return Response(
+        buf.getvalue(),
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="tsunagu-kb-{format}-{stamp}.zip"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @router.get("/export/{sheet}", name="admin_export_sheet")
@@ -963,16 +1145,20 @@ async def export_sheet(front_door: FrontDoorDep, session: AdminStaff, sheet: str
     sheets = export_csv(_store(front_door))
     if sheet not in sheets:
         return Response("no such sheet", status_code=404)
-    return Response(sheets[sheet], media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="{sheet}"', "Cache-Control": "no-store"})
+    return Response(
+        sheets[sheet],
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{sheet}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 # -- reports ----------------------------------------------------------------------------
 
 
-def _period(
-    front_door: FrontDoor, start: str, end: str
-) -> tuple[dt.date, dt.date]:
+def _period(front_door: FrontDoor, start: str, end: str) -> tuple[dt.date, dt.date]:
     today = _today(front_door)
     try:
         to = dt.date.fromisoformat(end) if end else today
@@ -1005,8 +1191,9 @@ async def _period_report(
     group: Annotated[str, Query(pattern="^(day|week|month)$")] = "day",
 ) -> PeriodReport:
     since, to = _period(front_door, start, end)
-    report = report_queries.build(front_door.db, since, to, tz=front_door.settings.tz,
-                                  group=group, now=front_door.now())
+    report = report_queries.build(
+        front_door.db, since, to, tz=front_door.settings.tz, group=group, now=front_door.now()
+    )
     return PeriodReport(since, to, group, report)
 
 
@@ -1017,20 +1204,35 @@ ReportDep = Annotated[PeriodReport, Depends(_period_report)]
 @router.get("/reports", response_class=HTMLResponse, name="admin_reports")
 async def reports_page(request: Request, session: AdminStaff, asked: ReportDep) -> Response:
     report = asked.report
-    return _page(request, "admin/reports.html", session, {
-        "r": report, "since": asked.since, "to": asked.to, "group": asked.group,
-        "chart_period": charts.bar_chart(
-            [(label, n) for label, n in report.per_period], title="相談件数"),
-        "chart_category": charts.bar_chart(
-            [(CATEGORIES.get(c, c), n) for c, n in report.per_category],
-            title="分野別", horizontal=True),
-        "chart_channel": charts.bar_chart(
-            [(report_queries.CHANNEL_LABELS.get(c, c), n) for c, n in report.per_channel],
-            title="窓口別", horizontal=True),
-        "chart_status": charts.bar_chart(
-            [(handoff.STATUS_LABELS.get(s, s), n) for s, n in report.per_status],
-            title="状態別", horizontal=True),
-    })
+    return _page(
+        request,
+        "admin/reports.html",
+        session,
+        {
+            "r": report,
+            "since": asked.since,
+            "to": asked.to,
+            "group": asked.group,
+            "chart_period": charts.bar_chart(
+                [(label, n) for label, n in report.per_period], title="相談件数"
+            ),
+            "chart_category": charts.bar_chart(
+                [(CATEGORIES.get(c, c), n) for c, n in report.per_category],
+                title="分野別",
+                horizontal=True,
+            ),
+            "chart_channel": charts.bar_chart(
+                [(report_queries.CHANNEL_LABELS.get(c, c), n) for c, n in report.per_channel],
+                title="窓口別",
+                horizontal=True,
+            ),
+            "chart_status": charts.bar_chart(
+                [(handoff.STATUS_LABELS.get(s, s), n) for s, n in report.per_status],
+                title="状態別",
+                horizontal=True,
+            ),
+        },
+    )
 
 
 @router.get("/reports.csv", name="admin_reports_csv")
@@ -1038,5 +1240,11 @@ async def reports_csv(session: AdminStaff, asked: ReportDep) -> Response:
     """The same figures as the page, small counts shown as "<3"; no personal data."""
     data = report_queries.to_csv(asked.report)
     name = f"tsunagu-report-{asked.since.isoformat()}-{asked.to.isoformat()}.csv"
-    return Response(data, media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+    return Response(
+        data,
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )

@@ -30,7 +30,7 @@ from fastapi.staticfiles import StaticFiles
 import handoff
 from handoff.staff import staff_count
 from knowledge import KnowledgeStore, open_database
-from triage import TriageProcess, open_triage
+from triage import TriageError, TriageProcess, open_triage
 
 from . import admin, auditlog, inbox, security, webchat
 from . import events as events_mod
@@ -143,10 +143,18 @@ def create_app(
             log.info(
                 "resuming %d pending events and %d pending outbox rows", pending_events, pending_out
             )
-        events.start()
+        # replies queued before a crash go out while the model is still loading: a LINE
+        # reply retried inside its token's minute is delivered exactly once
         outbox.start()
-        followups.start()
         try:
+            if process is not None:
+                try:
+                    await asyncio.get_running_loop().run_in_executor(None, process.wait_ready)
+                except TriageError as exc:
+                    log.error("triage could not start: %s", exc)
+                    raise
+            events.start()
+            followups.start()
             yield
         finally:
             await followups.stop()
@@ -201,6 +209,4 @@ def create_app(
         senders[channel] = adapter.make_sender(settings)
         log.info("%s: on", channel)
     log.info("web chat: on")
-    if process is not None:
-        process.wait_ready()  # the model loaded while we set up the rest
     return app

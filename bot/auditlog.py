@@ -52,8 +52,12 @@ async def export_audit(
         return JSONResponse({"error": str(exc)}, status_code=422)
     with front_door.db.atomic():
         handoff.audit(
-            front_door.db, None, actor=session.staff.name, action="audit_exported",
-            from_value=None, to_value=None,
+            front_door.db,
+            None,
+            actor=session.staff.name,
+            action="audit_exported",
+            from_value=None,
+            to_value=None,
             detail={"since": since or None, "until": until or None, "format": format},
             at=front_door.now(),
         )

@@ -7,9 +7,7 @@ from collections.abc import Sequence
 from markupsafe import Markup, escape
 
 
-def bar_chart(
-    items: Sequence[tuple[str, int]], *, title: str, horizontal: bool = False
-) -> Markup:
+def bar_chart(items: Sequence[tuple[str, int]], *, title: str, horizontal: bool = False) -> Markup:
     """A bar chart of (label, count) as an ``<svg>`` element with a title for screen readers."""
     peak = max((n for _, n in items), default=0) or 1
     parts: list[str] = []

@@ -308,8 +308,12 @@ def serve(
     log.debug(
         "settings: data dir %s, body limit %d bytes (import %d), behind proxy %s,"
         " retention %d days, channels %s (secrets not shown)",
-        settings.data_dir, settings.max_body_bytes, settings.max_import_bytes,
-        settings.behind_proxy, settings.retention_days, channel_status(settings),
+        settings.data_dir,
+        settings.max_body_bytes,
+        settings.max_import_bytes,
+        settings.behind_proxy,
+        settings.retention_days,
+        channel_status(settings),
     )
     try:
         fastapi_app = create_app(settings)
@@ -329,8 +333,14 @@ def serve(
     # no access log: our own log lines say what happened, by id, never by content (and a
     # URL can carry a search term). Proxy headers are honoured by the app itself, and only
     # when TSUNAGU_BEHIND_PROXY says so (bot.security).
-    uvicorn.run(fastapi_app, host=host, port=port, log_level=settings.log_level.lower(),
-                access_log=False, proxy_headers=False)
+    uvicorn.run(
+        fastapi_app,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        proxy_headers=False,
+    )
 
 
 staff_app = typer.Typer(help="Staff accounts of the inbox.", no_args_is_help=True)
@@ -375,8 +385,12 @@ def staff_add(
 def purge(
     older_than: Annotated[
         int | None,
-        typer.Option("--older-than", min=1, metavar="DAYS",
-                     help="retention period in days (default: TSUNAGU_RETENTION_DAYS)"),
+        typer.Option(
+            "--older-than",
+            min=1,
+            metavar="DAYS",
+            help="retention period in days (default: TSUNAGU_RETENTION_DAYS)",
+        ),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="count what would go; change nothing")
@@ -450,9 +464,16 @@ def audit_export(
     except auditlog.AuditExportError as exc:
         _fail(str(exc))
     with db.atomic():
-        handoff.audit(db, None, actor="cli", action="audit_exported", from_value=None,
-                      to_value=None, detail={"since": since, "until": until, "format": fmt},
-                      at=dt.datetime.now(dt.UTC))
+        handoff.audit(
+            db,
+            None,
+            actor="cli",
+            action="audit_exported",
+            from_value=None,
+            to_value=None,
+            detail={"since": since, "until": until, "format": fmt},
+            at=dt.datetime.now(dt.UTC),
+        )
     if output is None:
         for chunk in chunks:
             sys.stdout.write(chunk)

@@ -104,13 +104,17 @@ class FollowUpWorker(Worker):
             db.execute(
                 "INSERT INTO conversation_messages (resident_ref, role, text, at)"
                 " VALUES (?, 'bot', ?, ?)",
-                [case.resident_ref, text,
-                 now.astimezone(dt.UTC).isoformat(timespec="microseconds")],
+                [
+                    case.resident_ref,
+                    text,
+                    now.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+                ],
             )
             outbox_id = enqueue(db, case.resident_ref, [Outbound(text)], now=now.timestamp())
             handoff.mark_follow_up_sent(db, follow_up.id, outbox_id=outbox_id, actor=ACTOR, now=now)
-            log.info("follow-up %d of case %d queued as outbox %s", follow_up.id, case.id,
-                     outbox_id)
+            log.info(
+                "follow-up %d of case %d queued as outbox %s", follow_up.id, case.id, outbox_id
+            )
             sent = 1
         if case.is_open and "follow_up_due" in handoff.TRANSITIONS.get(case.status, ()):
             handoff.set_status(db, case.id, "follow_up_due", actor=ACTOR, at=now)

@@ -125,8 +125,13 @@ def _case_or_404(front_door: FrontDoor, case_id: int) -> handoff.Case | None:
 
 
 def _not_found(request: Request, session: StaffSession) -> Response:
-    return _page(request, "inbox/error.html", {"message": "その相談は見つかりません。"},
-                 session=session, status_code=404)
+    return _page(
+        request,
+        "inbox/error.html",
+        {"message": "その相談は見つかりません。"},
+        session=session,
+        status_code=404,
+    )
 
 
 def _back(request: Request, case_id: int) -> Response:
@@ -152,9 +157,13 @@ async def _login_required(request: Request, exc: Exception) -> Response:
 async def _forbidden(request: Request, exc: Exception) -> Response:
     reason = exc.reason if isinstance(exc, Forbidden) else "forbidden"
     if _wants_html(request):
-        return _harden(HTMLResponse(
-            '<!doctype html><meta charset="utf-8"><title>403</title>'
-            "<p>この操作をする権限がありません。</p>", status_code=403))
+        return _harden(
+            HTMLResponse(
+                '<!doctype html><meta charset="utf-8"><title>403</title>'
+                "<p>この操作をする権限がありません。</p>",
+                status_code=403,
+            )
+        )
     return _harden(JSONResponse({"error": reason}, status_code=403))
 
 
@@ -188,10 +197,17 @@ async def login_page(
 ) -> Response:
     """The login form; a double-submit cookie protects it (there is no session yet)."""
     token = secrets.token_urlsafe(24)
-    response = _page(request, "inbox/login.html",
-                     {"login_csrf": token, "next": _safe_next(next), "error": None})
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https", path="/inbox")
+    response = _page(
+        request, "inbox/login.html", {"login_csrf": token, "next": _safe_next(next), "error": None}
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/inbox",
+    )
     return response
 
 
@@ -212,11 +228,20 @@ async def login_post(
         member = staff_mod.authenticate(front_door.db, name, password, now=now)
     except LoginError as exc:
         token = secrets.token_urlsafe(24)
-        response = _page(request, "inbox/login.html",
-                         {"login_csrf": token, "next": _safe_next(next), "error": str(exc)},
-                         status_code=401)
-        response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
-                            secure=request.url.scheme == "https", path="/inbox")
+        response = _page(
+            request,
+            "inbox/login.html",
+            {"login_csrf": token, "next": _safe_next(next), "error": str(exc)},
+            status_code=401,
+        )
+        response.set_cookie(
+            LOGIN_CSRF_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/inbox",
+        )
         return response
     previous = request.cookies.get(STAFF_COOKIE, "")
     if previous:  # a new id at every login: whatever the browser held before stops working
@@ -225,8 +250,12 @@ async def login_post(
     log.info("inbox: staff %d logged in", member.id)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
-        STAFF_COOKIE, session_token, httponly=True, samesite="lax",
-        secure=request.url.scheme == "https", path="/",
+        STAFF_COOKIE,
+        session_token,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
         max_age=int(staff_mod.SESSION_TTL.total_seconds()),
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/inbox")
@@ -235,8 +264,9 @@ async def login_post(
 
 @router.post("/logout", name="inbox_logout")
 async def logout(request: Request, front_door: FrontDoorDep, session: CurrentStaff) -> Response:
-    staff_mod.end_session(front_door.db, request.cookies.get(STAFF_COOKIE, ""),
-                          now=front_door.now())
+    staff_mod.end_session(
+        front_door.db, request.cookies.get(STAFF_COOKIE, ""), now=front_door.now()
+    )
     response = RedirectResponse("/inbox/login", status_code=303)
     response.delete_cookie(STAFF_COOKIE, path="/")
     return response
@@ -261,10 +291,14 @@ class QueueFilter:
 
     def form(self) -> dict[str, Any]:
         return {
-            "status": self.status or "", "category": self.category or "",
+            "status": self.status or "",
+            "category": self.category or "",
             "assignee": self.assignee if self.assignee is not None else "*",
-            "area": self.area or "", "team": self.team or "", "label": self.label or "",
-            "attention": self.attention, "overdue": self.overdue,
+            "area": self.area or "",
+            "team": self.team or "",
+            "label": self.label or "",
+            "attention": self.attention,
+            "overdue": self.overdue,
         }
 
 
@@ -307,8 +341,13 @@ QUEUE_PAGE = 100
 
 def _queue_filters(f: QueueFilter, now: dt.datetime) -> dict[str, Any]:
     return {
-        "status": f.status, "category": f.category, "assignee": f.assignee, "area": f.area,
-        "team": f.team, "label": f.label, "attention": f.attention,
+        "status": f.status,
+        "category": f.category,
+        "assignee": f.assignee,
+        "area": f.area,
+        "team": f.team,
+        "label": f.label,
+        "attention": f.attention,
         "overdue_at": now if f.overdue else None,
     }
 
@@ -318,31 +357,42 @@ def _queue_rows(front_door: FrontDoor, f: QueueFilter) -> list[dict[str, Any]]:
     db = front_door.db
     overdue = handoff.overdue_counts(db, now)
     rows = []
-    for case in handoff.queue(db, limit=QUEUE_PAGE, offset=(f.page - 1) * QUEUE_PAGE,
-                              **_queue_filters(f, now)):
-        rows.append({
-            "case": case,
-            "who": short_ref(case.resident_ref),
-            "waiting": waiting_text(case.opened_at, now),
-            "opened": _local(front_door, case.opened_at),
-            "labels": [CATEGORIES.get(c, c) for c in case.categories],
-            "overdue": overdue.get(case.id, 0),
-            "attention": handoff.ATTENTION_LABELS.get(case.attention or "", case.attention),
-        })
+    for case in handoff.queue(
+        db, limit=QUEUE_PAGE, offset=(f.page - 1) * QUEUE_PAGE, **_queue_filters(f, now)
+    ):
+        rows.append(
+            {
+                "case": case,
+                "who": short_ref(case.resident_ref),
+                "waiting": waiting_text(case.opened_at, now),
+                "opened": _local(front_door, case.opened_at),
+                "labels": [CATEGORIES.get(c, c) for c in case.categories],
+                "overdue": overdue.get(case.id, 0),
+                "attention": handoff.ATTENTION_LABELS.get(case.attention or "", case.attention),
+            }
+        )
     return rows
 
 
 def _choices(front_door: FrontDoor) -> dict[str, list[str]]:
     """Areas (the KB's 圏域 plus those already on cases), teams and labels in use."""
     db = front_door.db
-    kb_areas = [r["area"] for r in db.query(
-        "SELECT DISTINCT area FROM services WHERE area NOT IN ('', '市内全域', '全国')"
-        " ORDER BY area")]
+    kb_areas = [
+        r["area"]
+        for r in db.query(
+            "SELECT DISTINCT area FROM services WHERE area NOT IN ('', '市内全域', '全国')"
+            " ORDER BY area"
+        )
+    ]
     used = list(db.query("SELECT DISTINCT area, team FROM cases"))
     areas = sorted({*kb_areas, *(r["area"] for r in used if r["area"])})
     teams = sorted({r["team"] for r in used if r["team"]})
-    labels = sorted({r["value"] for r in db.query(
-        "SELECT DISTINCT j.value FROM cases, json_each(cases.labels) AS j")})
+    labels = sorted(
+        {
+            r["value"]
+            for r in db.query("SELECT DISTINCT j.value FROM cases, json_each(cases.labels) AS j")
+        }
+    )
     return {"areas": areas, "teams": teams, "labels": labels}
 
 
@@ -353,19 +403,24 @@ async def queue_page(
     """Cases by priority (crisis > complex > other), then by how long they have waited."""
     total = handoff.queue_total(front_door.db, **_queue_filters(f, front_door.now()))
     pages = max(1, -(-total // QUEUE_PAGE))
-    return _page(request, "inbox/queue.html", {
-        "rows": _queue_rows(front_door, f),
-        "total": total,
-        "page": f.page,
-        "pages": pages,
-        "page_size": QUEUE_PAGE,
-        "prev_query": _with_page(request, f.page - 1),
-        "next_query": _with_page(request, f.page + 1),
-        "filter": f.form(),
-        "staff_names": [s.name for s in staff_mod.list_staff(front_door.db)],
-        "choices": _choices(front_door),
-        "query": request.url.query,
-    }, session=session)
+    return _page(
+        request,
+        "inbox/queue.html",
+        {
+            "rows": _queue_rows(front_door, f),
+            "total": total,
+            "page": f.page,
+            "pages": pages,
+            "page_size": QUEUE_PAGE,
+            "prev_query": _with_page(request, f.page - 1),
+            "next_query": _with_page(request, f.page + 1),
+            "filter": f.form(),
+            "staff_names": [s.name for s in staff_mod.list_staff(front_door.db)],
+            "choices": _choices(front_door),
+            "query": request.url.query,
+        },
+        session=session,
+    )
 
 
 @router.get("/queue", response_class=HTMLResponse, name="inbox_queue_rows")
@@ -373,8 +428,7 @@ async def queue_rows(
     request: Request, front_door: FrontDoorDep, session: CurrentStaff, f: QueueFilterDep
 ) -> Response:
     """The queue's rows only: what ``inbox.js`` fetches every few seconds."""
-    return _page(request, "inbox/_rows.html", {"rows": _queue_rows(front_door, f)},
-                 session=session)
+    return _page(request, "inbox/_rows.html", {"rows": _queue_rows(front_door, f)}, session=session)
 
 
 # -- the case page -----------------------------------------------------------------------
@@ -405,13 +459,27 @@ def _search_services(store: KnowledgeStore, q: str, *, limit: int = 20) -> list[
     found = []
     for service in store.services():
         org = orgs.get(service.organization_id, "")
-        hay = unicodedata.normalize("NFKC", " ".join([
-            service.name, org, service.description, service.area,
-            *(CATEGORIES.get(c, c) for c in service.categories),
-        ])).lower()
+        hay = unicodedata.normalize(
+            "NFKC",
+            " ".join(
+                [
+                    service.name,
+                    org,
+                    service.description,
+                    service.area,
+                    *(CATEGORIES.get(c, c) for c in service.categories),
+                ]
+            ),
+        ).lower()
         if all(w in hay for w in words):
-            found.append({"id": service.id, "name": service.name, "organization": org,
-                          "hours": service.hours_text()})
+            found.append(
+                {
+                    "id": service.id,
+                    "name": service.name,
+                    "organization": org,
+                    "hours": service.hours_text(),
+                }
+            )
         if len(found) >= limit:
             break
     return found
@@ -427,9 +495,13 @@ def _casework(front_door: FrontDoor, case: handoff.Case) -> dict[str, Any]:
     follow_ups = handoff.follow_ups(db, case.id)
     return {
         "referrals": [
-            {"r": r, "due": _deadline_text(front_door, r.due_at), "overdue": r.overdue(now),
-             "next": handoff.REFERRAL_TRANSITIONS[r.status],
-             "at": _local(front_door, r.created_at)}
+            {
+                "r": r,
+                "due": _deadline_text(front_door, r.due_at),
+                "overdue": r.overdue(now),
+                "next": handoff.REFERRAL_TRANSITIONS[r.status],
+                "at": _local(front_door, r.created_at),
+            }
             for r in refs
         ],
         "overdue_count": sum(1 for r in refs if r.overdue(now)),
@@ -438,8 +510,11 @@ def _casework(front_door: FrontDoor, case: handoff.Case) -> dict[str, Any]:
         "plan_review": _date_text(plan.next_review) if plan and plan.next_review else None,
         "plan_review_due": plan.review_due(today) if plan else False,
         "follow_ups": [
-            {"f": f, "due": _local(front_door, f.due_at),
-             "done": _local(front_door, f.done_at) if f.done_at else None}
+            {
+                "f": f,
+                "due": _local(front_door, f.due_at),
+                "done": _local(front_door, f.done_at) if f.done_at else None,
+            }
             for f in follow_ups
         ],
         "follow_up_blocker": handoff.why_no_follow_up(case),
@@ -468,42 +543,54 @@ def _case_page(
     store = KnowledgeStore(db)
     referred = {r.service_id for r in handoff.list_referrals(db, case.id)}
     suggested = [
-        {"id": s.service_id, "name": s.name, "organization": s.organization, "reason": s.reason,
-         "hours": s.hours}
+        {
+            "id": s.service_id,
+            "name": s.name,
+            "organization": s.organization,
+            "reason": s.reason,
+            "hours": s.hours,
+        }
         for s in case.assessment.services[:8]
     ]
     default_due = handoff.deadline(now, settings.referral_deadline_business_days, settings.tz)
-    return _page(request, "inbox/case.html", {
-        "case": case,
-        "who": short_ref(case.resident_ref),
-        "channel": CHANNEL_LABELS.get(case.channel, case.channel),
-        "note": note,
-        "messages": [{"m": m, "at": _local(front_door, m.at)} for m in messages],
-        "last_id": messages[-1].id if messages else 0,
-        "notes": [{"n": n, "at": _local(front_door, n.at)} for n in handoff.notes(db, case.id)],
-        "trail": [{"e": e, "at": _local(front_door, e.at)} for e in trail],
-        "next_statuses": handoff.TRANSITIONS.get(case.status, ()),
-        "can_act": _can_act(session, case),
-        "waiting": waiting_text(case.opened_at, now),
-        "opened": _local(front_door, case.opened_at),
-        "staff_names": [s.name for s in staff_mod.list_staff(db)],
-        "error": error,
-        "max_text": MAX_TEXT,
-        **_casework(front_door, case),
-        "referred_ids": referred,
-        "suggested": suggested,
-        "q": q,
-        "search_results": _search_services(store, q) if q else [],
-        "default_due": _deadline_text(front_door, default_due),
-        "business_days": settings.referral_deadline_business_days,
-        "organizations": store.organizations(),
-        "writers": handoff.WRITERS,
-        "consent_sources": handoff.CONSENT_SOURCES,
-        "choices": _choices(front_door),
-        "today": now.astimezone(settings.tz).date().isoformat(),
-        "min_follow_up": (now + dt.timedelta(minutes=5)).astimezone(settings.tz)
-        .strftime("%Y-%m-%dT%H:%M"),
-    }, session=session, status_code=status_code)
+    return _page(
+        request,
+        "inbox/case.html",
+        {
+            "case": case,
+            "who": short_ref(case.resident_ref),
+            "channel": CHANNEL_LABELS.get(case.channel, case.channel),
+            "note": note,
+            "messages": [{"m": m, "at": _local(front_door, m.at)} for m in messages],
+            "last_id": messages[-1].id if messages else 0,
+            "notes": [{"n": n, "at": _local(front_door, n.at)} for n in handoff.notes(db, case.id)],
+            "trail": [{"e": e, "at": _local(front_door, e.at)} for e in trail],
+            "next_statuses": handoff.TRANSITIONS.get(case.status, ()),
+            "can_act": _can_act(session, case),
+            "waiting": waiting_text(case.opened_at, now),
+            "opened": _local(front_door, case.opened_at),
+            "staff_names": [s.name for s in staff_mod.list_staff(db)],
+            "error": error,
+            "max_text": MAX_TEXT,
+            **_casework(front_door, case),
+            "referred_ids": referred,
+            "suggested": suggested,
+            "q": q,
+            "search_results": _search_services(store, q) if q else [],
+            "default_due": _deadline_text(front_door, default_due),
+            "business_days": settings.referral_deadline_business_days,
+            "organizations": store.organizations(),
+            "writers": handoff.WRITERS,
+            "consent_sources": handoff.CONSENT_SOURCES,
+            "choices": _choices(front_door),
+            "today": now.astimezone(settings.tz).date().isoformat(),
+            "min_follow_up": (now + dt.timedelta(minutes=5))
+            .astimezone(settings.tz)
+            .strftime("%Y-%m-%dT%H:%M"),
+        },
+        session=session,
+        status_code=status_code,
+    )
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse, name="inbox_case")
@@ -520,8 +607,15 @@ async def case_page(
     if case is None:
         return _not_found(request, session)
     with front_door.db.atomic():
-        handoff.audit(front_door.db, case.id, actor=session.staff.name, action="viewed",
-                      from_value=None, to_value=None, at=front_door.now())
+        handoff.audit(
+            front_door.db,
+            case.id,
+            actor=session.staff.name,
+            action="viewed",
+            from_value=None,
+            to_value=None,
+            at=front_door.now(),
+        )
     return _case_page(request, front_door, session, case, q=q.strip())
 
 
@@ -536,20 +630,32 @@ async def case_print(
         return _not_found(request, session)
     now = front_door.now()
     with front_door.db.atomic():
-        handoff.audit(front_door.db, case.id, actor=session.staff.name, action="printed",
-                      from_value=None, to_value=None, at=now)
+        handoff.audit(
+            front_door.db,
+            case.id,
+            actor=session.staff.name,
+            action="printed",
+            from_value=None,
+            to_value=None,
+            at=now,
+        )
     db = front_door.db
     messages = handoff.messages_since(db, case.id)
-    return _page(request, "inbox/print.html", {
-        "case": case,
-        "who": short_ref(case.resident_ref),
-        "channel": CHANNEL_LABELS.get(case.channel, case.channel),
-        "note": handoff.build_summary(case, handoff.transcript(db, case.id)),
-        "messages": [{"m": m, "at": _local(front_door, m.at)} for m in messages],
-        "opened": _local(front_door, case.opened_at),
-        "printed": _local(front_door, now),
-        **_casework(front_door, case),
-    }, session=session)
+    return _page(
+        request,
+        "inbox/print.html",
+        {
+            "case": case,
+            "who": short_ref(case.resident_ref),
+            "channel": CHANNEL_LABELS.get(case.channel, case.channel),
+            "note": handoff.build_summary(case, handoff.transcript(db, case.id)),
+            "messages": [{"m": m, "at": _local(front_door, m.at)} for m in messages],
+            "opened": _local(front_door, case.opened_at),
+            "printed": _local(front_door, now),
+            **_casework(front_door, case),
+        },
+        session=session,
+    )
 
 
 @router.get("/cases/{case_id}/messages", name="inbox_case_messages")
@@ -567,8 +673,13 @@ async def case_messages(
         "status": case.status,
         "handled_by": case.handled_by,
         "messages": [
-            {"id": m.id, "role": m.role, "who": ROLE_LABELS.get(m.role, m.role), "text": m.text,
-             "at": _local(front_door, m.at)}
+            {
+                "id": m.id,
+                "role": m.role,
+                "who": ROLE_LABELS.get(m.role, m.role),
+                "text": m.text,
+                "at": _local(front_door, m.at),
+            }
             for m in handoff.messages_since(front_door.db, case_id, after)
         ],
     }
@@ -614,10 +725,12 @@ async def assign(
         return _not_found(request, session)
     names = {s.name for s in staff_mod.list_staff(front_door.db)}
     if assignee and assignee not in names:
-        return _case_page(request, front_door, session, case,
-                          error="その職員はいません。", status_code=422)
-    handoff.assign(front_door.db, case_id, assignee or None, actor=session.staff.name,
-                   at=front_door.now())
+        return _case_page(
+            request, front_door, session, case, error="その職員はいません。", status_code=422
+        )
+    handoff.assign(
+        front_door.db, case_id, assignee or None, actor=session.staff.name, at=front_door.now()
+    )
     return _back(request, case_id)
 
 
@@ -638,11 +751,23 @@ async def reply(
     try:
         message = Outbound(text)
     except MessageError:
-        return _case_page(request, front_door, session, case, status_code=422,
-                          error=f"返信は1〜{MAX_TEXT:,}文字で書いてください。")
+        return _case_page(
+            request,
+            front_door,
+            session,
+            case,
+            status_code=422,
+            error=f"返信は1〜{MAX_TEXT:,}文字で書いてください。",
+        )
     if not case.is_open:
-        return _case_page(request, front_door, session, case, status_code=409,
-                          error="終結した相談には返信できません。")
+        return _case_page(
+            request,
+            front_door,
+            session,
+            case,
+            status_code=409,
+            error="終結した相談には返信できません。",
+        )
     db = front_door.db
     now = front_door.now()
     stamp = now.astimezone(dt.UTC).isoformat(timespec="microseconds")
@@ -657,9 +782,16 @@ async def reply(
             [case.resident_ref, text, stamp],
         )
         outbox_id = enqueue(db, case.resident_ref, [message], now=now.timestamp())
-        handoff.audit(db, case_id, actor=session.staff.name, action="reply", from_value=None,
-                      to_value=str(message_id),
-                      detail={"outbox_id": outbox_id, "chars": len(text)}, at=now)
+        handoff.audit(
+            db,
+            case_id,
+            actor=session.staff.name,
+            action="reply",
+            from_value=None,
+            to_value=str(message_id),
+            detail={"outbox_id": outbox_id, "chars": len(text)},
+            at=now,
+        )
         handoff.clear_attention(db, case_id, actor=session.staff.name, at=now)
     front_door.outbox.wake()
     log.info("inbox: case %d reply queued as outbox %s (%d chars)", case_id, outbox_id, len(text))
@@ -679,11 +811,13 @@ async def add_note(
     if isinstance(found, Response):
         return found
     try:
-        handoff.add_note(front_door.db, case_id, text, author=session.staff.name,
-                         at=front_door.now())
+        handoff.add_note(
+            front_door.db, case_id, text, author=session.staff.name, at=front_door.now()
+        )
     except handoff.CaseError:
-        return _case_page(request, front_door, session, found, status_code=422,
-                          error="メモが空です。")
+        return _case_page(
+            request, front_door, session, found, status_code=422, error="メモが空です。"
+        )
     return _back(request, case_id)
 
 
@@ -703,8 +837,9 @@ async def change_status(
     now = front_door.now()
     try:
         with front_door.db.atomic():
-            handoff.change_status(front_door.db, case_id, status, actor=session.staff.name,
-                                  reason=reason, at=now)
+            handoff.change_status(
+                front_door.db, case_id, status, actor=session.staff.name, reason=reason, at=now
+            )
             handoff.clear_attention(front_door.db, case_id, actor=session.staff.name, at=now)
     except handoff.CaseError as exc:
         return _case_page(request, front_door, session, found, error=str(exc), status_code=409)
@@ -770,21 +905,40 @@ async def refer(
         return found
     picked = service_id or []
     if len(picked) > MAX_PICKED:
-        return _refused(request, front_door, session, case_id, "referral",
-                        f"一度につなげる窓口は{MAX_PICKED}までです。")
+        return _refused(
+            request,
+            front_door,
+            session,
+            case_id,
+            "referral",
+            f"一度につなげる窓口は{MAX_PICKED}までです。",
+        )
     settings = front_door.settings
     now = front_door.now()
     if due_date.strip():
         day = _local_date(due_date)
         if day is None:
-            return _refused(request, front_door, session, case_id, "referral",
-                            "回答期限の日付が正しくありません。")
+            return _refused(
+                request,
+                front_door,
+                session,
+                case_id,
+                "referral",
+                "回答期限の日付が正しくありません。",
+            )
         due = handoff.end_of_day(day, settings.tz)
     else:
         due = handoff.deadline(now, settings.referral_deadline_business_days, settings.tz)
     try:
-        made = handoff.refer(front_door.db, case_id, picked, actor=session.staff.name, now=now,
-                             due_at=due, consent_confirmed=consent_confirmed == "1")
+        made = handoff.refer(
+            front_door.db,
+            case_id,
+            picked,
+            actor=session.staff.name,
+            now=now,
+            due_at=due,
+            consent_confirmed=consent_confirmed == "1",
+        )
     except handoff.CaseError as exc:
         return _refused(request, front_door, session, case_id, "referral", str(exc))
     log.info("inbox: case %d referred to %d services", case_id, len(made))
@@ -808,8 +962,14 @@ async def referral_answer(
     if not any(r.id == referral_id for r in handoff.list_referrals(front_door.db, case_id)):
         return _not_found(request, session)
     try:
-        handoff.respond(front_door.db, referral_id, status, actor=session.staff.name,
-                        now=front_door.now(), reason=reason)
+        handoff.respond(
+            front_door.db,
+            referral_id,
+            status,
+            actor=session.staff.name,
+            now=front_door.now(),
+            reason=reason,
+        )
     except handoff.CaseError as exc:
         return _refused(request, front_door, session, case_id, "referral answer", str(exc))
     return _back(request, case_id)
@@ -833,14 +993,26 @@ async def save_plan(
     if next_review.strip():
         review = _local_date(next_review)
         if review is None:
-            return _refused(request, front_door, session, case_id, "plan",
-                            "次回見直し日の日付が正しくありません。")
+            return _refused(
+                request,
+                front_door,
+                session,
+                case_id,
+                "plan",
+                "次回見直し日の日付が正しくありません。",
+            )
     now = front_door.now()
     try:
-        handoff.save_plan(front_door.db, case_id, goals=handoff.parse_goals(goals),
-                          agency_ids=agency or [], next_review=review,
-                          actor=session.staff.name, now=now,
-                          today=now.astimezone(front_door.settings.tz).date())
+        handoff.save_plan(
+            front_door.db,
+            case_id,
+            goals=handoff.parse_goals(goals),
+            agency_ids=agency or [],
+            next_review=review,
+            actor=session.staff.name,
+            now=now,
+            today=now.astimezone(front_door.settings.tz).date(),
+        )
     except handoff.CaseError as exc:
         return _refused(request, front_door, session, case_id, "plan", str(exc))
     return _back(request, case_id)
@@ -858,8 +1030,9 @@ async def meeting(
     found = await _acting(request, front_door, session, case_id)
     if isinstance(found, Response):
         return found
-    handoff.set_meeting(front_door.db, case_id, flagged == "1", actor=session.staff.name,
-                        now=front_door.now())
+    handoff.set_meeting(
+        front_door.db, case_id, flagged == "1", actor=session.staff.name, now=front_door.now()
+    )
     return _back(request, case_id)
 
 
@@ -889,11 +1062,13 @@ async def schedule_follow_up(
         return found
     when = _local_datetime(due, front_door)
     if when is None:
-        return _refused(request, front_door, session, case_id, "follow-up",
-                        "見守りの日時を入れてください。")
+        return _refused(
+            request, front_door, session, case_id, "follow-up", "見守りの日時を入れてください。"
+        )
     try:
-        handoff.schedule_follow_up(front_door.db, case_id, when, message,
-                                   actor=session.staff.name, now=front_door.now())
+        handoff.schedule_follow_up(
+            front_door.db, case_id, when, message, actor=session.staff.name, now=front_door.now()
+        )
     except handoff.CaseError as exc:
         return _refused(request, front_door, session, case_id, "follow-up", str(exc))
     return _back(request, case_id)
@@ -914,8 +1089,9 @@ async def cancel_follow_up(
     if not any(f.id == follow_up_id for f in handoff.follow_ups(front_door.db, case_id)):
         return _not_found(request, session)
     try:
-        handoff.cancel_follow_up(front_door.db, follow_up_id, actor=session.staff.name,
-                                 now=front_door.now())
+        handoff.cancel_follow_up(
+            front_door.db, follow_up_id, actor=session.staff.name, now=front_door.now()
+        )
     except handoff.CaseError as exc:
         return _refused(request, front_door, session, case_id, "follow-up cancel", str(exc))
     return _back(request, case_id)
@@ -938,12 +1114,23 @@ async def follow_up_consent(
     if isinstance(found, Response):
         return found
     if follow_up not in _CONSENT_VALUES:
-        return _refused(request, front_door, session, case_id, "consent",
-                        "見守りの連絡への同意を選んでください。")
+        return _refused(
+            request,
+            front_door,
+            session,
+            case_id,
+            "consent",
+            "見守りの連絡への同意を選んでください。",
+        )
     try:
-        handoff.set_follow_up_consent(front_door.db, case_id, _CONSENT_VALUES[follow_up],
-                                      source=source, actor=session.staff.name,
-                                      at=front_door.now())
+        handoff.set_follow_up_consent(
+            front_door.db,
+            case_id,
+            _CONSENT_VALUES[follow_up],
+            source=source,
+            actor=session.staff.name,
+            at=front_door.now(),
+        )
     except handoff.CaseError as exc:
         return _refused(request, front_door, session, case_id, "consent", str(exc))
     return _back(request, case_id)
@@ -967,8 +1154,9 @@ async def tags(
     try:
         parsed = handoff.parse_labels(labels)
         with front_door.db.atomic():
-            handoff.set_team_area(front_door.db, case_id, team=team, area=area,
-                                  actor=session.staff.name, at=now)
+            handoff.set_team_area(
+                front_door.db, case_id, team=team, area=area, actor=session.staff.name, at=now
+            )
             handoff.set_labels(front_door.db, case_id, parsed, actor=session.staff.name, at=now)
     except handoff.CaseError as exc:
         return _refused(request, front_door, session, case_id, "tags", str(exc))
@@ -988,8 +1176,9 @@ async def writer(
     if isinstance(found, Response):
         return found
     try:
-        handoff.set_writer(front_door.db, case_id, writer or None, actor=session.staff.name,
-                           at=front_door.now())
+        handoff.set_writer(
+            front_door.db, case_id, writer or None, actor=session.staff.name, at=front_door.now()
+        )
     except handoff.CaseError as exc:
         return _refused(request, front_door, session, case_id, "writer", str(exc))
     return _back(request, case_id)
@@ -1001,8 +1190,11 @@ async def writer(
 @router.get("/audit", response_class=HTMLResponse, name="inbox_audit")
 async def audit_log(request: Request, front_door: FrontDoorDep, session: AdminStaff) -> Response:
     """The latest audit events of every case and login (admins only)."""
-    rows = list(front_door.db.query(
-        "SELECT id, case_id, actor, action, from_value, to_value, at FROM audit_events"
-        " ORDER BY id DESC LIMIT 300"))
+    rows = list(
+        front_door.db.query(
+            "SELECT id, case_id, actor, action, from_value, to_value, at FROM audit_events"
+            " ORDER BY id DESC LIMIT 300"
+        )
+    )
     events = [{**r, "at": _local(front_door, dt.datetime.fromisoformat(r["at"]))} for r in rows]
     return _page(request, "inbox/audit.html", {"events": events}, session=session)

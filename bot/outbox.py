@@ -11,12 +11,15 @@ arrive in order; different residents are delivered concurrently.
 uses the same ``retry_key``, which LINE (pushes) and the web chat
 deduplicate on. LINE's reply API has no such key, so a reply whose outcome
 is unknown (the server died mid-send, the call timed out) is retried with
-the *same* reply token, marked ``tried``, while the token is young: success
-means the first try never landed; "token already used" means it did, and
-nothing more is sent. A token LINE calls stale is removed from the row
-(``spent``), so that answer is never mistaken for our own delivery. Past
-the reuse window the retry pushes: then, and only then, a reply that did
-land before a crash may arrive twice (preferred to losing it).
+the *same* reply token, marked ``tried``, while LINE still guarantees the
+token (a minute from the webhook; we stop at 50 s): success means the first
+try never landed; "token already used" means it did, and nothing more is
+sent. A token LINE calls stale is removed from the row (``spent``), so that
+answer is never mistaken for our own delivery. A first attempt offers the
+token only while it is fresh (25 s), so a retry after a crash or a timeout
+has 25 s to come round; older turns are pushed with the retry key, which LINE
+deduplicates. Only a tried reply whose retry comes later than that is pushed
+blind: then, and only then, a reply may arrive twice (preferred to losing it).
 """
 
 from __future__ import annotations
@@ -40,12 +43,14 @@ from .worker import Worker, error_summary
 
 log = logging.getLogger(__name__)
 
-#: LINE reply tokens live about a minute; past this (since the event
-#: arrived) we push instead.
+#: LINE guarantees a reply token for a minute after the webhook; a retry
+#: offers it again only this soon after the event arrived, so an "already
+#: used" answer cannot come from a token that merely expired.
 REPLY_TOKEN_TTL = 50.0
-#: A retry offers the token again only this soon after the event, so an
-#: "already used" answer cannot come from a token that merely expired.
-REPLY_TOKEN_REUSE = 20.0
+#: A first attempt offers the token only this soon after the event, leaving
+#: a retry (after a crash, a timeout) REPLY_TOKEN_TTL - REPLY_TOKEN_FRESH
+#: seconds to reuse it; later first attempts push.
+REPLY_TOKEN_FRESH = 25.0
 
 
 @dataclass(frozen=True)
@@ -234,9 +239,7 @@ class OutboxWorker(Worker):
         if not value:
             return None
         received = row.get("event_received_at")
-        since = (
-            dt.datetime.fromisoformat(received).timestamp() if received else row["created_at"]
-        )
+        since = dt.datetime.fromisoformat(received).timestamp() if received else row["created_at"]
         age = now - since
         row_id = row["id"]
 
@@ -244,8 +247,8 @@ class OutboxWorker(Worker):
             self.db.execute("UPDATE outbox SET reply_token = NULL WHERE id = ?", [row_id])
 
         if row["attempts"] == 0:
-            return ReplyToken(value, spent=spent) if age < REPLY_TOKEN_TTL else None
-        return ReplyToken(value, tried=True, spent=spent) if age < REPLY_TOKEN_REUSE else None
+            return ReplyToken(value, spent=spent) if age < REPLY_TOKEN_FRESH else None
+        return ReplyToken(value, tried=True, spent=spent) if age < REPLY_TOKEN_TTL else None
 
     def _retry(
         self, row: dict[str, Any], attempt: int, retry_after: float | None, error: str

@@ -1,4 +1,3 @@
-
 """Every reply the bot says, per language, in one place.
 
 Languages: ``ja`` (日本語), ``easy`` (やさしい日本語) and ``en`` (English).

@@ -27,6 +27,7 @@ from handoff.retention import CasePurge, purge_closed_cases
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class PurgeReport:
     """What a purge removed (or, for a dry run, would remove)."""
@@ -123,9 +124,17 @@ def purge(
             report.cases = purge_closed_cases(db, cutoff)
             _purge_bot_tables(db, cutoff, report)
             handoff.audit(
-                db, None, actor=actor, action="purge", from_value=None, to_value=None,
-                detail={"older_than_days": older_than_days, "cutoff": _stamp(cutoff),
-                        **report.counts()},
+                db,
+                None,
+                actor=actor,
+                action="purge",
+                from_value=None,
+                to_value=None,
+                detail={
+                    "older_than_days": older_than_days,
+                    "cutoff": _stamp(cutoff),
+                    **report.counts(),
+                },
                 at=now,
             )
             if dry_run:
@@ -133,7 +142,9 @@ def purge(
     except _DryRun:
         pass
     log.info(
-        "purge%s: older than %d days: %s", " (dry run)" if dry_run else "", older_than_days,
+        "purge%s: older than %d days: %s",
+        " (dry run)" if dry_run else "",
+        older_than_days,
         ", ".join(f"{k} {v}" for k, v in report.counts().items()),
     )
     return report

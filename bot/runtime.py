@@ -60,9 +60,7 @@ def open_store(settings: Settings, *, check_same_thread: bool = True) -> Knowled
         _load_sample_if_empty(store)
     except sqlite3.Error as exc:
         db.conn.close()
-        raise StorageError(
-            f"cannot open the database {settings.db_path}: {reason(exc)}"
-        ) from None
+        raise StorageError(f"cannot open the database {settings.db_path}: {reason(exc)}") from None
     return store
 
 

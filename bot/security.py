@@ -126,7 +126,9 @@ class BodyLimit:
         if declared.isdigit() and int(declared) > limit:
             log.warning(
                 "%s: refused, body over %d bytes (Content-Length %s)",
-                route_name(path), limit, declared,
+                route_name(path),
+                limit,
+                declared,
             )
             response = too_large_response(limit, html=_wants_html(headers))
             await response(scope, receive, send)
@@ -272,7 +274,8 @@ class LoginThrottle:
     def _blocked(self, scope: Scope, client: str, failures: int, now: float) -> None:
         log.warning(
             "inbox login: refused, %d failed logins from one client address in %d minutes",
-            failures, self.window // 60,
+            failures,
+            self.window // 60,
         )
         if client in self._reported:
             return
@@ -282,10 +285,16 @@ class LoginThrottle:
         if front_door is None:
             return
         with front_door.db.atomic():
-            handoff.audit(front_door.db, None, actor="anonymous", action="login_throttled",
-                          from_value=None, to_value=None,
-                          detail={"failures": failures, "window_minutes": int(self.window // 60)},
-                          at=front_door.now())
+            handoff.audit(
+                front_door.db,
+                None,
+                actor="anonymous",
+                action="login_throttled",
+                from_value=None,
+                to_value=None,
+                detail={"failures": failures, "window_minutes": int(self.window // 60)},
+                at=front_door.now(),
+            )
 
     @staticmethod
     def _refusal(headers: Headers, retry: int) -> Response:
@@ -294,10 +303,12 @@ class LoginThrottle:
             return HTMLResponse(
                 '<!doctype html><meta charset="utf-8"><title>429</title>'
                 "<p>ログインの失敗が続いています。しばらくしてからもう一度お試しください。</p>",
-                status_code=429, headers=extra,
+                status_code=429,
+                headers=extra,
             )
-        return JSONResponse({"error": "too many failed logins; try again later"},
-                            status_code=429, headers=extra)
+        return JSONResponse(
+            {"error": "too many failed logins; try again later"}, status_code=429, headers=extra
+        )
 
 
 # -- wiring ---------------------------------------------------------------------------------

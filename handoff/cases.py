@@ -572,8 +572,15 @@ def change_status(
             db, case_id, status, actor=actor, outcome=reason if status == "closed" else None, at=at
         )
         if status == "declined":
-            audit(db, case_id, actor=actor, action="declined_reason", from_value=None,
-                  to_value=reason, at=at)
+            audit(
+                db,
+                case_id,
+                actor=actor,
+                action="declined_reason",
+                from_value=None,
+                to_value=reason,
+                at=at,
+            )
     return updated
 
 
@@ -611,13 +618,24 @@ def assign(
             "UPDATE cases SET assignee = ?, updated_at = ? WHERE id = ?",
             [assignee, stamp, case_id],
         )
-        audit(db, case_id, actor=actor, action="assigned", from_value=case.assignee,
-              to_value=assignee, at=at)
+        audit(
+            db,
+            case_id,
+            actor=actor,
+            action="assigned",
+            from_value=case.assignee,
+            to_value=assignee,
+            at=at,
+        )
     return get_case(db, case_id)
 
 
 def add_note(
-    db: sqlite_utils.Database, case_id: int, text: str, *, author: str,
+    db: sqlite_utils.Database,
+    case_id: int,
+    text: str,
+    *,
+    author: str,
     at: dt.datetime | None = None,
 ) -> int:
     """An internal note (never sent); audited without its text."""
@@ -632,15 +650,23 @@ def add_note(
             [case_id, author, text, stamp],
         )
         assert cursor.lastrowid is not None
-        audit(db, case_id, actor=author, action="note", from_value=None,
-              to_value=str(cursor.lastrowid), at=at)
+        audit(
+            db,
+            case_id,
+            actor=author,
+            action="note",
+            from_value=None,
+            to_value=str(cursor.lastrowid),
+            at=at,
+        )
     return cursor.lastrowid
 
 
 def notes(db: sqlite_utils.Database, case_id: int) -> list[CaseNote]:
     return [
-        CaseNote(id=r["id"], author=r["author"], text=r["text"],
-                 at=dt.datetime.fromisoformat(r["at"]))
+        CaseNote(
+            id=r["id"], author=r["author"], text=r["text"], at=dt.datetime.fromisoformat(r["at"])
+        )
         for r in db.query("SELECT * FROM case_notes WHERE case_id = ? ORDER BY id", [case_id])
     ]
 
@@ -648,8 +674,9 @@ def notes(db: sqlite_utils.Database, case_id: int) -> list[CaseNote]:
 def messages_since(db: sqlite_utils.Database, case_id: int, after: int = 0) -> list[CaseMessage]:
     """The case's messages with an id above ``after``, oldest first."""
     return [
-        CaseMessage(id=r["id"], role=r["role"], text=r["text"],
-                    at=dt.datetime.fromisoformat(r["at"]))
+        CaseMessage(
+            id=r["id"], role=r["role"], text=r["text"], at=dt.datetime.fromisoformat(r["at"])
+        )
         for r in db.query(
             "SELECT id, role, text, at FROM case_messages WHERE case_id = ? AND id > ?"
             " ORDER BY id LIMIT 500",
@@ -779,8 +806,16 @@ def _set_column(
         f"UPDATE cases SET {column} = ?, updated_at = ? WHERE id = ?",
         [db_value, _stamp(at), case.id],
     )
-    audit(db, case.id, actor=actor, action=column, from_value=before, to_value=after,
-          detail=detail, at=at)
+    audit(
+        db,
+        case.id,
+        actor=actor,
+        action=column,
+        from_value=before,
+        to_value=after,
+        detail=detail,
+        at=at,
+    )
 
 
 def set_team_area(
@@ -829,8 +864,16 @@ def set_labels(
         case = get_case(db, case_id)
         before = "、".join(case.labels) or None
         after = "、".join(wanted) or None
-        _set_column(db, case, "labels", before, after, json.dumps(wanted, ensure_ascii=False),
-                    actor=actor, at=at)
+        _set_column(
+            db,
+            case,
+            "labels",
+            before,
+            after,
+            json.dumps(wanted, ensure_ascii=False),
+            actor=actor,
+            at=at,
+        )
     return get_case(db, case_id)
 
 
@@ -881,9 +924,17 @@ def set_follow_up_consent(
 
     with db.atomic():
         case = get_case(db, case_id)
-        _set_column(db, case, "follow_up_consent", word(case.follow_up_consent), word(consent),
-                    None if consent is None else int(consent), actor=actor, at=at,
-                    detail={"source": source})
+        _set_column(
+            db,
+            case,
+            "follow_up_consent",
+            word(case.follow_up_consent),
+            word(consent),
+            None if consent is None else int(consent),
+            actor=actor,
+            at=at,
+            detail={"source": source},
+        )
     return get_case(db, case_id)
 
 
@@ -902,8 +953,15 @@ def flag_attention(
             "UPDATE cases SET attention = ?, attention_at = ?, updated_at = ? WHERE id = ?",
             [reason, _stamp(at), _stamp(at), case_id],
         )
-        audit(db, case_id, actor=actor, action="attention", from_value=case.attention,
-              to_value=reason, at=at)
+        audit(
+            db,
+            case_id,
+            actor=actor,
+            action="attention",
+            from_value=case.attention,
+            to_value=reason,
+            at=at,
+        )
 
 
 def clear_attention(
@@ -914,7 +972,13 @@ def clear_attention(
         case = get_case(db, case_id)
         if case.attention is None:
             return
-        db.execute("UPDATE cases SET attention = NULL, attention_at = NULL WHERE id = ?",
-                   [case_id])
-        audit(db, case_id, actor=actor, action="attention", from_value=case.attention,
-              to_value=None, at=at)
+        db.execute("UPDATE cases SET attention = NULL, attention_at = NULL WHERE id = ?", [case_id])
+        audit(
+            db,
+            case_id,
+            actor=actor,
+            action="attention",
+            from_value=case.attention,
+            to_value=None,
+            at=at,
+        )

@@ -141,9 +141,16 @@ def schedule_follow_up(
             [case_id, _stamp(due_at), message, actor, _stamp(now)],
         )
         assert cursor.lastrowid is not None
-        audit(db, case_id, actor=actor, action="follow_up", from_value=None,
-              to_value=f"scheduled {_stamp(due_at)}",
-              detail={"follow_up_id": cursor.lastrowid, "with_message": bool(message)}, at=now)
+        audit(
+            db,
+            case_id,
+            actor=actor,
+            action="follow_up",
+            from_value=None,
+            to_value=f"scheduled {_stamp(due_at)}",
+            detail={"follow_up_id": cursor.lastrowid, "with_message": bool(message)},
+            at=now,
+        )
     return get_follow_up(db, cursor.lastrowid)
 
 
@@ -192,8 +199,16 @@ def _finish(
         detail["reason"] = reason
     if outbox_id is not None:
         detail["outbox_id"] = outbox_id
-    audit(db, follow_up.case_id, actor=actor, action="follow_up", from_value=follow_up.status,
-          to_value=status, detail=detail, at=now)
+    audit(
+        db,
+        follow_up.case_id,
+        actor=actor,
+        action="follow_up",
+        from_value=follow_up.status,
+        to_value=status,
+        detail=detail,
+        at=now,
+    )
 
 
 def mark_follow_up_sent(
@@ -229,8 +244,12 @@ def note_answer(db: sqlite_utils.Database, case_id: int, text: str, *, at: dt.da
     """
     if text.startswith(_NOT_AN_ANSWER):
         return False
-    sent = [r["id"] for r in db.query(
-        "SELECT id FROM follow_ups WHERE case_id = ? AND status = 'sent'", [case_id])]
+    sent = [
+        r["id"]
+        for r in db.query(
+            "SELECT id FROM follow_ups WHERE case_id = ? AND status = 'sent'", [case_id]
+        )
+    ]
     if not sent:
         return False
     stamp = _stamp(at)
@@ -239,7 +258,15 @@ def note_answer(db: sqlite_utils.Database, case_id: int, text: str, *, at: dt.da
             "UPDATE follow_ups SET status = 'answered', answered_at = ? WHERE id = ?",
             [stamp, follow_up_id],
         )
-        audit(db, case_id, actor="resident", action="follow_up", from_value="sent",
-              to_value="answered", detail={"follow_up_id": follow_up_id}, at=at)
+        audit(
+            db,
+            case_id,
+            actor="resident",
+            action="follow_up",
+            from_value="sent",
+            to_value="answered",
+            detail={"follow_up_id": follow_up_id},
+            at=at,
+        )
     flag_attention(db, case_id, "follow_up_answered", actor="resident", at=at)
     return True

@@ -130,8 +130,14 @@ def save_plan(
         changed_review = before is None or before.next_review != next_review
         if next_review is not None and changed_review and next_review < today:
             raise PlanError("次回見直し日は今日以降にしてください。", field="next_review")
-        plan = SupportPlan(case_id=case_id, goals=goals, agencies=agencies,
-                           next_review=next_review, updated_by=actor, updated_at=now)
+        plan = SupportPlan(
+            case_id=case_id,
+            goals=goals,
+            agencies=agencies,
+            next_review=next_review,
+            updated_by=actor,
+            updated_at=now,
+        )
         db.execute(
             """
             INSERT INTO support_plans (case_id, goals, agencies, next_review, updated_by,
@@ -156,9 +162,16 @@ def save_plan(
             "agencies": wanted,
             "next_review": next_review.isoformat() if next_review else None,
         }
-        audit(db, case_id, actor=actor, action="plan",
-              from_value=before.summary() if before else None, to_value=plan.summary(),
-              detail=detail, at=now)
+        audit(
+            db,
+            case_id,
+            actor=actor,
+            action="plan",
+            from_value=before.summary() if before else None,
+            to_value=plan.summary(),
+            detail=detail,
+            at=now,
+        )
     return plan
 
 
@@ -175,9 +188,17 @@ def set_meeting(
         case = get_case(db, case_id)
         if case.meeting == flagged:
             return case
-        db.execute("UPDATE cases SET meeting = ?, updated_at = ? WHERE id = ?",
-                   [int(flagged), _stamp(now), case_id])
-        audit(db, case_id, actor=actor, action="meeting",
-              from_value="対象" if case.meeting else "対象外",
-              to_value="対象" if flagged else "対象外", at=now)
+        db.execute(
+            "UPDATE cases SET meeting = ?, updated_at = ? WHERE id = ?",
+            [int(flagged), _stamp(now), case_id],
+        )
+        audit(
+            db,
+            case_id,
+            actor=actor,
+            action="meeting",
+            from_value="対象" if case.meeting else "対象外",
+            to_value="対象" if flagged else "対象外",
+            at=now,
+        )
     return get_case(db, case_id)

@@ -200,9 +200,11 @@ def refer(
         if case.consent.share_with_agencies is not True:
             if consent_confirmed:
                 update_consent(
-                    db, case_id,
+                    db,
+                    case_id,
                     case.consent.model_copy(update={"share_with_agencies": True}),
-                    actor=actor, at=now,
+                    actor=actor,
+                    at=now,
                 )
             elif case.urgent:
                 override = True
@@ -221,8 +223,16 @@ def refer(
                 "INSERT INTO referrals (case_id, service_id, service_name, organization, status,"
                 " due_at, created_by, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, 'sent', ?, ?, ?, ?)",
-                [case_id, service.id, service.name, organization, _stamp(due_at), actor, stamp,
-                 stamp],
+                [
+                    case_id,
+                    service.id,
+                    service.name,
+                    organization,
+                    _stamp(due_at),
+                    actor,
+                    stamp,
+                    stamp,
+                ],
             )
             assert cursor.lastrowid is not None
             made.append(cursor.lastrowid)
@@ -233,8 +243,16 @@ def refer(
             }
             if override:
                 detail["consent"] = "crisis override"
-            audit(db, case_id, actor=actor, action="referral", from_value=None,
-                  to_value=f"{service.name}: sent", detail=detail, at=now)
+            audit(
+                db,
+                case_id,
+                actor=actor,
+                action="referral",
+                from_value=None,
+                to_value=f"{service.name}: sent",
+                detail=detail,
+                at=now,
+            )
         if "referred" in TRANSITIONS.get(case.status, ()):
             set_status(db, case_id, "referred", actor=actor, at=now)
     return [get_referral(db, i) for i in made]
@@ -271,17 +289,29 @@ def respond(
         db.execute(
             "UPDATE referrals SET status = ?, reason = ?, updated_at = ?,"
             " responded_at = COALESCE(?, responded_at) WHERE id = ?",
-            [status, reason if status == "declined" else referral.reason, stamp,
-             stamp if answered else None, referral_id],
+            [
+                status,
+                reason if status == "declined" else referral.reason,
+                stamp,
+                stamp if answered else None,
+                referral_id,
+            ],
         )
         detail: dict[str, Any] = {"referral_id": referral_id, "service_id": referral.service_id}
         if reason and status == "declined":
             detail["reason"] = reason
         if referral.overdue(now):
             detail["overdue"] = True
-        audit(db, referral.case_id, actor=actor, action="referral",
-              from_value=f"{referral.service_name}: {referral.status}",
-              to_value=f"{referral.service_name}: {status}", detail=detail, at=now)
+        audit(
+            db,
+            referral.case_id,
+            actor=actor,
+            action="referral",
+            from_value=f"{referral.service_name}: {referral.status}",
+            to_value=f"{referral.service_name}: {status}",
+            detail=detail,
+            at=now,
+        )
         case = get_case(db, referral.case_id)
         if status == "accepted" and case.status == "referred":
             set_status(db, case.id, "accepted", actor=actor, at=now)
@@ -289,6 +319,13 @@ def respond(
             others = [r for r in list_referrals(db, case.id) if r.id != referral_id]
             if not any(r.is_open or r.status == "accepted" for r in others):
                 set_status(db, case.id, "declined", actor=actor, at=now)
-                audit(db, case.id, actor=actor, action="declined_reason", from_value=None,
-                      to_value=f"{referral.service_name}: {reason}", at=now)
+                audit(
+                    db,
+                    case.id,
+                    actor=actor,
+                    action="declined_reason",
+                    from_value=None,
+                    to_value=f"{referral.service_name}: {reason}",
+                    at=now,
+                )
     return get_referral(db, referral_id)

@@ -117,9 +117,7 @@ def _cases(
     )
 
 
-def _referrals(
-    db: sqlite_utils.Database, now: dt.datetime
-) -> tuple[int | None, int | None]:
+def _referrals(db: sqlite_utils.Database, now: dt.datetime) -> tuple[int | None, int | None]:
     """Referrals still waiting for an answer, and those of them past their deadline, as of
     ``now`` (all cases, whenever opened: the figure is about today's open loops)."""
     if not db["referrals"].exists():
@@ -167,15 +165,11 @@ def build(
     report.replied = len(waits)
     report.first_reply_median_min = percentile(waits, 0.5)
     report.first_reply_p90_min = percentile(waits, 0.9)
-    report.referrals_open, report.referrals_overdue = _referrals(
-        db, now or dt.datetime.now(dt.UTC)
-    )
+    report.referrals_open, report.referrals_overdue = _referrals(db, now or dt.datetime.now(dt.UTC))
     return report
 
 
-def summary(
-    db: sqlite_utils.Database, since: dt.date, to: dt.date, *, tz: ZoneInfo
-) -> Report:
+def summary(db: sqlite_utils.Database, since: dt.date, to: dt.date, *, tz: ZoneInfo) -> Report:
     """The dashboard's headline figures (same as ``build``)."""
     return build(db, since, to, tz=tz)
 
@@ -210,8 +204,10 @@ def to_csv(report: Report) -> bytes:
     w.writerow(["complex", "share", "複合の割合", share])
     w.writerow(["crisis", "count", "危機", small(report.crisis_count)])
     enough = report.replied >= SMALL
-    for key, value in (("median_minutes", report.first_reply_median_min),
-                       ("p90_minutes", report.first_reply_p90_min)):
+    for key, value in (
+        ("median_minutes", report.first_reply_median_min),
+        ("p90_minutes", report.first_reply_p90_min),
+    ):
         shown = f"{value:.1f}" if enough and value is not None else ""
         w.writerow(["first_reply", key, "初回返信までの分", shown])
     w.writerow(["referrals", "open", "回答待ちのつなぎ", small(report.referrals_open)])

@@ -120,8 +120,14 @@ def add_staff(
             [name, role, _hasher.hash(password), _stamp(now)],
         )
         audit(
-            db, None, actor=actor, action="staff_added", from_value=None, to_value=name,
-            detail={"role": role}, at=now,
+            db,
+            None,
+            actor=actor,
+            action="staff_added",
+            from_value=None,
+            to_value=name,
+            detail={"role": role},
+            at=now,
         )
     assert cursor.lastrowid is not None
     return get_staff(db, cursor.lastrowid)
@@ -138,17 +144,23 @@ def list_staff(db: sqlite_utils.Database) -> list[Staff]:
     return [_staff(r) for r in db.query("SELECT * FROM staff ORDER BY name")]
 
 
-def authenticate(
-    db: sqlite_utils.Database, name: str, password: str, *, now: dt.datetime
-) -> Staff:
+def authenticate(db: sqlite_utils.Database, name: str, password: str, *, now: dt.datetime) -> Staff:
     """The account if the password is right; LoginError otherwise (also while locked)."""
     rows = list(db.query("SELECT * FROM staff WHERE name = ? AND active = 1", [name.strip()]))
     if not rows:
         with contextlib.suppress(VerificationError):
             _hasher.verify(_DUMMY_HASH, password)
         with db.atomic():
-            audit(db, None, actor="anonymous", action="login_failed", from_value=None,
-                  to_value=None, detail={"reason": "unknown name"}, at=now)
+            audit(
+                db,
+                None,
+                actor="anonymous",
+                action="login_failed",
+                from_value=None,
+                to_value=None,
+                detail={"reason": "unknown name"},
+                at=now,
+            )
         raise LoginError("名前またはパスワードが違います。")
     row = rows[0]
     locked_until = dt.datetime.fromisoformat(row["locked_until"]) if row["locked_until"] else None
@@ -166,8 +178,16 @@ def authenticate(
                 "UPDATE staff SET failed_logins = ?, locked_until = ? WHERE id = ?",
                 [0 if lock else failures, _stamp(lock) if lock else None, row["id"]],
             )
-            audit(db, None, actor=row["name"], action="locked" if lock else "login_failed",
-                  from_value=None, to_value=None, detail={"failures": failures}, at=now)
+            audit(
+                db,
+                None,
+                actor=row["name"],
+                action="locked" if lock else "login_failed",
+                from_value=None,
+                to_value=None,
+                detail={"failures": failures},
+                at=now,
+            )
         if lock is not None:
             raise LoginError(
                 "ログインの失敗が続いたため、しばらくログインできません。", locked_until=lock
@@ -195,8 +215,13 @@ def start_session(
         db.execute(
             "INSERT INTO staff_sessions (token_hash, staff_id, csrf, created_at, expires_at)"
             " VALUES (?, ?, ?, ?, ?)",
-            [_token_hash(token), staff.id, secrets.token_urlsafe(32), _stamp(now),
-             _stamp(now + ttl)],
+            [
+                _token_hash(token),
+                staff.id,
+                secrets.token_urlsafe(32),
+                _stamp(now),
+                _stamp(now + ttl),
+            ],
         )
         audit(db, None, actor=staff.name, action="login", from_value=None, to_value=None, at=now)
     return token
@@ -227,8 +252,15 @@ def end_session(db: sqlite_utils.Database, token: str, *, now: dt.datetime) -> N
     with db.atomic():
         db.execute("DELETE FROM staff_sessions WHERE token_hash = ?", [_token_hash(token)])
         if found is not None:
-            audit(db, None, actor=found.staff.name, action="logout", from_value=None,
-                  to_value=None, at=now)
+            audit(
+                db,
+                None,
+                actor=found.staff.name,
+                action="logout",
+                from_value=None,
+                to_value=None,
+                at=now,
+            )
 
 
 def csrf_ok(session: StaffSession, submitted: str | None) -> bool:

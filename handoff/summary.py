@@ -244,7 +244,7 @@ def _attributes(clause: str) -> list[str]:
         for m in pattern.finditer(clause):
             if any(m.start() < e and s < m.end() for s, e in taken):
                 continue
-            if _NEGATION.match(clause[m.end():]):
+            if _NEGATION.match(clause[m.end() :]):
                 continue
             word = label or re.sub(r"\s+", "", m.group(0))
             taken.append((m.start(), m.end()))
@@ -270,13 +270,14 @@ def household_members(text: str) -> list[HouseholdMember]:
             relation = "本人" if is_self else _RELATIONS[surface]
             end = matches[i + 1].start() if i + 1 < len(matches) else len(sentence)
             stop = _CLAUSE_STOP.search(sentence, m.end(), end)
-            clause = sentence[m.end(): stop.start() if stop else end]
+            clause = sentence[m.end() : stop.start() if stop else end]
             start = matches[i - 1].end() if i > 0 else 0
-            left = re.split(r"[、,]", sentence[start: m.start()])[-1]
+            left = re.split(r"[、,]", sentence[start : m.start()])[-1]
             age = None
             if after := _AGE_AFTER.match(clause):
-                number, unit = (after.group(1), after.group(2)) if after.group(1) else (
-                    after.group(3), "歳")
+                number, unit = (
+                    (after.group(1), after.group(2)) if after.group(1) else (after.group(3), "歳")
+                )
                 age = _age(number, unit)
             elif before := _AGE_BEFORE.search(left):
                 age = _age(before.group(1), before.group(2))
@@ -348,17 +349,17 @@ def build_summary(
             full = next((s for s in resident_sentences if said in s), said)
             if full not in found:
                 found.append(full)
-        needs.append(Need(code=finding.code, label=finding.label, sentences=found,
-                          by_button=by_button))
+        needs.append(
+            Need(code=finding.code, label=finding.label, sentences=found, by_button=by_button)
+        )
 
     crisis = assessment.crisis
     crisis_sentences = [s for s in (crisis.sentences if crisis else []) if _norm(s) in joined]
-    contact = [
-        s for s in resident_sentences if _CONTACT.search(s) and _CONTACT_WISH.search(s)
-    ]
+    contact = [s for s in resident_sentences if _CONTACT.search(s) and _CONTACT_WISH.search(s)]
     services = [
-        ServiceLine(name=s.name, organization=s.organization, reason=s.reason, hours=s.hours,
-                    phone=s.phone)
+        ServiceLine(
+            name=s.name, organization=s.organization, reason=s.reason, hours=s.hours, phone=s.phone
+        )
         for s in assessment.services[:max_services]
     ]
     crisis_type = case.crisis_type or (crisis.type if crisis else None)

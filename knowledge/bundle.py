@@ -48,28 +48,45 @@ def _unzip(name: str, data: bytes, problems: list[LoadProblem]) -> dict[str, byt
         problems.append(LoadProblem(name, "(file)", "(file)", "zip として開けません"))
         return {}
     members = [
-        m for m in members
+        m
+        for m in members
         if not PurePosixPath(m.filename).name.startswith(".") and "__MACOSX" not in m.filename
     ]
     if len(members) > MAX_MEMBERS or sum(m.file_size for m in members) > MAX_UNPACKED:
-        problems.append(LoadProblem(name, "(file)", "(file)",
-                                    "zip の中身が多すぎます（500ファイル・20MBまで）"))
+        problems.append(
+            LoadProblem(name, "(file)", "(file)", "zip の中身が多すぎます（500ファイル・20MBまで）")
+        )
         return {}
     out: dict[str, bytes] = {}
     for m in members:
         inner = PurePosixPath(m.filename).name
         if inner in out:
-            problems.append(LoadProblem(f"{name}/{m.filename}", "(file)", "(file)",
-                                        "同じ名前のファイルが2つあります"))
+            problems.append(
+                LoadProblem(
+                    f"{name}/{m.filename}", "(file)", "(file)", "同じ名前のファイルが2つあります"
+                )
+            )
             continue
         try:
             out[inner] = archive.read(m)
-        except (zipfile.BadZipFile, RuntimeError, NotImplementedError, zlib.error, EOFError,
-                OSError, ValueError):
+        except (
+            zipfile.BadZipFile,
+            RuntimeError,
+            NotImplementedError,
+            zlib.error,
+            EOFError,
+            OSError,
+            ValueError,
+        ):
             # damaged data, a wrong size or CRC, encryption, an unknown compression method
-            problems.append(LoadProblem(
-                f"{name}/{m.filename}", "(file)", "(file)",
-                "zip の中のファイルを読めません（壊れているか暗号化されています）"))
+            problems.append(
+                LoadProblem(
+                    f"{name}/{m.filename}",
+                    "(file)",
+                    "(file)",
+                    "zip の中のファイルを読めません（壊れているか暗号化されています）",
+                )
+            )
     return out
 
 
@@ -87,15 +104,27 @@ def sources_of(uploads: Mapping[str, bytes]) -> tuple[BundleKind, dict[str, byte
     for name in sources:
         kind = _KINDS.get(PurePosixPath(name).suffix.lower())
         if kind is None:
-            problems.append(LoadProblem(name, "(file)", "(file)",
-                                        "CSV（.csv）か YAML（.yaml）のファイルを選んでください"))
+            problems.append(
+                LoadProblem(
+                    name,
+                    "(file)",
+                    "(file)",
+                    "CSV（.csv）か YAML（.yaml）のファイルを選んでください",
+                )
+            )
         else:
             kinds.setdefault(kind, []).append(name)
     if not sources and not problems:
         problems.append(LoadProblem("(upload)", "(file)", "(file)", "ファイルがありません"))
     if len(kinds) > 1:
-        problems.append(LoadProblem(", ".join(kinds["yaml"]), "(file)", "(file)",
-                                    "CSV と YAML は別々に取り込んでください"))
+        problems.append(
+            LoadProblem(
+                ", ".join(kinds["yaml"]),
+                "(file)",
+                "(file)",
+                "CSV と YAML は別々に取り込んでください",
+            )
+        )
     if problems:
         raise LoadError(problems)
     (kind,) = kinds

@@ -52,7 +52,13 @@ from .models import WEEKDAYS, ExampleConcern, Organization, OrganizationFile, Sc
 from .store import ApplyReport, KnowledgeStore
 
 ORGANIZATION_COLUMNS: tuple[str, ...] = (
-    "id", "name", "description", "phone", "url", "email", "status"
+    "id",
+    "name",
+    "description",
+    "phone",
+    "url",
+    "email",
+    "status",
 )
 SERVICE_COLUMNS: tuple[str, ...] = (
     "id",
@@ -181,9 +187,7 @@ def to_csv_bytes(columns: tuple[str, ...], rows: list[dict[str, str]]) -> bytes:
 
 def export_csv(store: KnowledgeStore) -> dict[str, bytes]:
     """Every sheet as bytes, by file name."""
-    return {
-        name: to_csv_bytes(SHEETS[name], rows) for name, rows in export_tables(store).items()
-    }
+    return {name: to_csv_bytes(SHEETS[name], rows) for name, rows in export_tables(store).items()}
 
 
 def export_csv_path(store: KnowledgeStore, path: Path) -> list[Path]:
@@ -208,9 +212,7 @@ def _decode(data: bytes) -> str:
         return data.decode("cp932")
 
 
-def _parse_sheet(
-    name: str, data: bytes, problems: list[LoadProblem]
-) -> _Sheet | None:
+def _parse_sheet(name: str, data: bytes, problems: list[LoadProblem]) -> _Sheet | None:
     columns = SHEETS[name]
     try:
         text = _decode(data)
@@ -234,19 +236,15 @@ def _parse_sheet(
     for c in missing:
         problems.append(CsvProblem(name, 1, c, "この列がありません"))
     for h in unknown:
-        problems.append(
-            CsvProblem(name, 1, h, f"知らない列です（使える列: {', '.join(columns)}）")
-        )
+        problems.append(CsvProblem(name, 1, h, f"知らない列です（使える列: {', '.join(columns)}）"))
     if missing or unknown:
         return None
     rows: list[tuple[int, dict[str, str]]] = []
     for i, record in enumerate(table[1:], start=2):
         if not any(cell.strip() for cell in record):
             continue  # blank lines Excel leaves at the end
-        if len(record) > len(header) and any(c.strip() for c in record[len(header):]):
-            problems.append(
-                CsvProblem(name, i, header[-1], "見出しより多くの列に値があります")
-            )
+        if len(record) > len(header) and any(c.strip() for c in record[len(header) :]):
+            problems.append(CsvProblem(name, i, header[-1], "見出しより多くの列に値があります"))
             continue
         cells = {h: (record[j] if j < len(record) else "") for j, h in enumerate(header) if h}
         rows.append((i, cells))
@@ -309,9 +307,7 @@ class CsvSet:
     service_rows: dict[str, int] = field(default_factory=dict)
 
 
-def read_csv(
-    sheets: Mapping[str, bytes], store: KnowledgeStore | None = None
-) -> CsvSet:
+def read_csv(sheets: Mapping[str, bytes], store: KnowledgeStore | None = None) -> CsvSet:
     """Parse and validate a set of sheets (file name → bytes); LoadError lists every problem.
 
     ``store`` supplies the organizations and the schedules/concerns of known
@@ -361,8 +357,11 @@ def read_csv(
             days = [d.lower() for d in _split(cells.get("byday", ""))]
             try:
                 sch = Schedule.model_validate(
-                    {"days": days, "opens": cells.get("opens_at", ""),
-                     "closes": cells.get("closes_at", "")}
+                    {
+                        "days": days,
+                        "opens": cells.get("opens_at", ""),
+                        "closes": cells.get("closes_at", ""),
+                    }
                 )
             except ValidationError as exc:
                 for err in exc.errors():
@@ -383,8 +382,10 @@ def read_csv(
             sid = cells.get("service_id", "").strip()
             try:
                 concern = ExampleConcern.model_validate(
-                    {"text": cells.get("text", ""),
-                     "category": cells.get("category", "").strip() or None}
+                    {
+                        "text": cells.get("text", ""),
+                        "category": cells.get("category", "").strip() or None,
+                    }
                 )
             except ValidationError as exc:
                 _errors("example_concerns.csv", row, exc, problems, "text")
@@ -403,8 +404,7 @@ def read_csv(
         sid = str(data.get("id", ""))
         old = existing.get(sid)
         data["schedule"] = (
-            schedules.get(sid, []) if schedules is not None
-            else (old.schedule if old else [])
+            schedules.get(sid, []) if schedules is not None else (old.schedule if old else [])
         )
         if concern_rows is not None:
             own = concern_rows.get(sid, [])
@@ -413,8 +413,12 @@ def read_csv(
             for crow, c in own:
                 if c.category is not None and c.category not in cats:
                     problems.append(
-                        CsvProblem("example_concerns.csv", crow, "category",
-                                   f"{c.category} はサービス {sid} のカテゴリにありません")
+                        CsvProblem(
+                            "example_concerns.csv",
+                            crow,
+                            "category",
+                            f"{c.category} はサービス {sid} のカテゴリにありません",
+                        )
                     )
                     bad = True
             if bad:
@@ -429,8 +433,12 @@ def read_csv(
             continue
         if service.id in rows_of:
             problems.append(
-                CsvProblem("services.csv", row, "id",
-                           f"{service.id} が重複しています（{rows_of[service.id]}行目）")
+                CsvProblem(
+                    "services.csv",
+                    row,
+                    "id",
+                    f"{service.id} が重複しています（{rows_of[service.id]}行目）",
+                )
             )
             continue
         if not service.organization_id:
@@ -438,8 +446,12 @@ def read_csv(
             continue
         if service.organization_id not in orgs and service.organization_id not in known_orgs:
             problems.append(
-                CsvProblem("services.csv", row, "organization_id",
-                           f"組織 {service.organization_id} が organizations.csv にありません")
+                CsvProblem(
+                    "services.csv",
+                    row,
+                    "organization_id",
+                    f"組織 {service.organization_id} が organizations.csv にありません",
+                )
             )
             continue
         rows_of[service.id] = row
@@ -454,8 +466,12 @@ def read_csv(
             sid = cells.get("service_id", "").strip()
             if sid not in service_ids and not _row_failed(problems, sheet_name, row):
                 problems.append(
-                    CsvProblem(sheet_name, row, "service_id",
-                               f"サービス {sid or '（空）'} が services.csv にありません")
+                    CsvProblem(
+                        sheet_name,
+                        row,
+                        "service_id",
+                        f"サービス {sid or '（空）'} が services.csv にありません",
+                    )
                 )
     if problems:
         raise LoadError(problems)
@@ -472,11 +488,20 @@ def read_csv(
     if store is not None:
         for oid, sid in store.active_under_retired(files):
             if sid in rows_of:
-                problems.append(CsvProblem("services.csv", rows_of[sid], "status",
-                                           SERVICE_OF_RETIRED.format(org=oid)))
+                problems.append(
+                    CsvProblem(
+                        "services.csv", rows_of[sid], "status", SERVICE_OF_RETIRED.format(org=oid)
+                    )
+                )
             elif oid in org_rows:
-                problems.append(CsvProblem("organizations.csv", org_rows[oid], "status",
-                                           LEFT_UNDER_RETIRED.format(service=sid)))
+                problems.append(
+                    CsvProblem(
+                        "organizations.csv",
+                        org_rows[oid],
+                        "status",
+                        LEFT_UNDER_RETIRED.format(service=sid),
+                    )
+                )
         if problems:
             raise LoadError(problems)
     return CsvSet(files=files, service_rows=rows_of)
@@ -524,8 +549,11 @@ class Preview:
     @property
     def empty(self) -> bool:
         return not (
-            self.added or self.changed or self.retired
-            or self.organizations_added or self.organizations_changed
+            self.added
+            or self.changed
+            or self.retired
+            or self.organizations_added
+            or self.organizations_changed
         )
 
 
@@ -552,7 +580,8 @@ def preview(
                 out.organizations_changed.append(new_org.id)
             if old_org.status != new_org.status:
                 target = (
-                    out.organizations_retired if new_org.status == "retired"
+                    out.organizations_retired
+                    if new_org.status == "retired"
                     else out.organizations_restored
                 )
                 target.append(new_org.id)

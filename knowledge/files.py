@@ -70,8 +70,11 @@ def _parse(name: str, raw: bytes, problems: list[LoadProblem]) -> Any:
     try:
         return yaml.safe_load(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
-        problems.append(LoadProblem(name, "(file)", "(file)",
-                                    "文字コードを読めません。UTF-8 で保存してください"))
+        problems.append(
+            LoadProblem(
+                name, "(file)", "(file)", "文字コードを読めません。UTF-8 で保存してください"
+            )
+        )
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{mark.line + 1}行目" if mark is not None else "(file)"
@@ -137,13 +140,23 @@ def read_yaml(
     if not problems and store is not None:
         for oid, sid in store.active_under_retired(parsed):
             if sid in service_files:
-                problems.append(LoadProblem(
-                    service_files[sid], f"services[{service_index[sid]}] id={sid}", "status",
-                    SERVICE_OF_RETIRED.format(org=oid)))
+                problems.append(
+                    LoadProblem(
+                        service_files[sid],
+                        f"services[{service_index[sid]}] id={sid}",
+                        "status",
+                        SERVICE_OF_RETIRED.format(org=oid),
+                    )
+                )
             elif oid in org_files:
-                problems.append(LoadProblem(
-                    org_files[oid], f"organization id={oid}", "status",
-                    LEFT_UNDER_RETIRED.format(service=sid)))
+                problems.append(
+                    LoadProblem(
+                        org_files[oid],
+                        f"organization id={oid}",
+                        "status",
+                        LEFT_UNDER_RETIRED.format(service=sid),
+                    )
+                )
     if problems:
         raise LoadError(problems)
     return parsed

@@ -109,9 +109,7 @@ class TriageProcess:
         nice: int = 5,
         threads: int = 1,
     ) -> None:
-        self._args = (
-            str(db_path), embedder, str(index_dir) if index_dir else None, nice, threads
-        )
+        self._args = (str(db_path), embedder, str(index_dir) if index_dir else None, nice, threads)
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
         self._starting: Future[int] | None = None

@@ -85,7 +85,9 @@ def assessment(text: str, *codes: str, crisis: str | None = None) -> Assessment:
         language="ja",
         categories=[
             CategoryFinding(
-                code=c, label=c, score=0.9,
+                code=c,
+                label=c,
+                score=0.9,
                 evidence=[Evidence(sentence=text, score=0.9, matched=text, source="lexicon")],
             )
             for c in codes
@@ -96,7 +98,11 @@ def assessment(text: str, *codes: str, crisis: str | None = None) -> Assessment:
 
 
 def open_case(
-    db: Any, ref: str, text: str, *codes: str, at: dt.datetime = IN_HOURS,
+    db: Any,
+    ref: str,
+    text: str,
+    *codes: str,
+    at: dt.datetime = IN_HOURS,
     crisis: str | None = None,
 ) -> handoff.Case:
     return handoff.open_case(
@@ -163,9 +169,15 @@ def fill_path(app: FastAPI, path: str, case_id: int) -> str:
     db = app.state.front_door.db
     service = db.execute("SELECT id FROM services ORDER BY id LIMIT 1").fetchone()[0]
     org = db.execute("SELECT id FROM organizations ORDER BY id LIMIT 1").fetchone()[0]
-    values = {"case_id": str(case_id), "service_id": service, "org_id": org,
-              "sheet": "services.csv", "referral_id": "1", "follow_up_id": "1",
-              "change": "retire"}
+    values = {
+        "case_id": str(case_id),
+        "service_id": service,
+        "org_id": org,
+        "sheet": "services.csv",
+        "referral_id": "1",
+        "follow_up_id": "1",
+        "change": "retire",
+    }
     for name, value in values.items():
         path = path.replace("{" + name + "}", value)
     assert "{" not in path, f"add a value for the path parameter in {path}"

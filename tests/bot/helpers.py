@@ -236,8 +236,14 @@ class ServeProcess:
     def start(self, timeout: float = 120) -> None:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", "from bot.cli import main; main()", "serve",
-                 "--port", str(self.port)],
+                [
+                    sys.executable,
+                    "-c",
+                    "from bot.cli import main; main()",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                ],
                 cwd=REPO,
                 env=self.env,
                 stdout=log,

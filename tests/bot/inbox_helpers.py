@@ -60,8 +60,14 @@ def assessment(
         crisis=CrisisFinding(type=crisis) if crisis else None,
         complex=len(codes) >= 2,
         services=[
-            ServiceMatch(service_id=s, name=s, organization="ひなた市", categories=list(codes),
-                         score=0.8, reason="合いそうです")
+            ServiceMatch(
+                service_id=s,
+                name=s,
+                organization="ひなた市",
+                categories=list(codes),
+                score=0.8,
+                reason="合いそうです",
+            )
             for s in services
         ],
     )
@@ -92,8 +98,9 @@ def open_case(
     )
 
 
-def login(client: TestClient | httpx.Client, name: str, password: str = PASSWORD,
-          next: str | None = None) -> httpx.Response:
+def login(
+    client: TestClient | httpx.Client, name: str, password: str = PASSWORD, next: str | None = None
+) -> httpx.Response:
     page = client.get("/inbox/login" + (f"?next={next}" if next else ""))
     token = _CSRF.search(page.text)
     assert token is not None

@@ -66,7 +66,6 @@ def app(template_db: Path, settings: Settings, triage_engine: Triage, tmp_path: 
     return create_app(settings, now=RunningClock(IN_HOURS), triage=engine)
 
 
-
 def login(client: TestClient, name: str) -> str:
     page = client.get("/inbox/login")
     token = _CSRF.search(page.text)
@@ -188,8 +187,12 @@ def test_admin_pages_render_strict(client: TestClient) -> None:
         assert r.status_code == 200, path
         assert "<script>" not in r.text and "style=" not in r.text, path
         assert "script-src 'self'" in r.headers["content-security-policy"]
-    for path in ("/admin/services/nope", "/admin/organizations/nope",
-                 "/admin/organizations/nope/retire", f"/admin/organizations/{HIKI_ORG}/merge"):
+    for path in (
+        "/admin/services/nope",
+        "/admin/organizations/nope",
+        "/admin/organizations/nope/retire",
+        f"/admin/organizations/{HIKI_ORG}/merge",
+    ):
         r = client.get(path)
         assert r.status_code == 404 and "見つかりません" in r.text, path
         assert "script-src 'self'" in r.headers["content-security-policy"]
@@ -275,16 +278,23 @@ def test_editing_example_concerns_re_embeds_only_those_and_try_it_follows(
     assert form["example_concerns"].splitlines() == old
     # keep all but the first two; change the third; add two (one tagged with a field)
     kept = old[3:]
-    lines = ["夜になると誰とも話していないことに気づいて寂しい", *kept,
-             "犬の散歩仲間がほしい", "地域のボランティアで誰かの役に立ちたい [participation]"]
+    lines = [
+        "夜になると誰とも話していないことに気づいて寂しい",
+        *kept,
+        "犬の散歩仲間がほしい",
+        "地域のボランティアで誰かの役に立ちたい [participation]",
+    ]
     form.update(csrf=csrf, example_concerns="\n".join(lines))
     r = client.post(f"/admin/services/{service.id}", data=form, follow_redirects=False)
     assert r.status_code == 303, r.text
     after = store.service(service.id)
     # kept ones keep their place (and id); new ones come after them
     assert [c.text for c in after.example_concerns] == [
-        *kept, "夜になると誰とも話していないことに気づいて寂しい", "犬の散歩仲間がほしい",
-        "地域のボランティアで誰かの役に立ちたい"]
+        *kept,
+        "夜になると誰とも話していないことに気づいて寂しい",
+        "犬の散歩仲間がほしい",
+        "地域のボランティアで誰かの役に立ちたい",
+    ]
     assert after.example_concerns[-1].category == "participation"
     sync = engine.last_sync
     assert sync is not None and sync.action == "updated"
@@ -303,7 +313,9 @@ def test_editing_example_concerns_re_embeds_only_those_and_try_it_follows(
     assert r.status_code == 422 and "サービスのカテゴリにありません" in r.text
     assert 'id="err-example_concerns"' in r.text and store.version == version
     # Try it routes by the new concern at once
-    r = client.post("/admin/try", data={"csrf": csrf, "text": "犬の散歩をいっしょにする仲間がほしいです"})
+    r = client.post(
+        "/admin/try", data={"csrf": csrf, "text": "犬の散歩をいっしょにする仲間がほしいです"}
+    )
     assert f'data-service="{service.id}"' in r.text
 
 
@@ -327,10 +339,15 @@ def test_retiring_an_organization_retires_its_services_and_restoring_brings_them
     assert own == ["hikikomori-ibasho", "hikikomori-kazoku-kyoushitsu", "hikikomori-soudan"]
     assert "hikikomori-soudan" in _suggested(engine, HIKIKOMORI)
     # one paused and one retired by hand before the organization goes
-    for sid, status in (("hikikomori-ibasho", "inactive"),
-                        ("hikikomori-kazoku-kyoushitsu", "retired")):
-        r = client.post(f"/admin/services/{sid}/status", data={"csrf": csrf, "status": status},
-                        follow_redirects=False)
+    for sid, status in (
+        ("hikikomori-ibasho", "inactive"),
+        ("hikikomori-kazoku-kyoushitsu", "retired"),
+    ):
+        r = client.post(
+            f"/admin/services/{sid}/status",
+            data={"csrf": csrf, "status": status},
+            follow_redirects=False,
+        )
         assert r.status_code == 303
     in_index = len([c for c in store.concerns() if c.service_id == "hikikomori-soudan"])
 
@@ -341,31 +358,46 @@ def test_retiring_an_organization_retires_its_services_and_restoring_brings_them
     assert 'data-service="hikikomori-soudan"' in page and 'data-service="hikikomori-ibasho"' in page
     assert "hikikomori-kazoku-kyoushitsu" not in page
     assert store.version == version
-    r = client.post(f"/admin/organizations/{HIKI_ORG}/retire", data={"csrf": csrf},
-                    follow_redirects=False)
+    r = client.post(
+        f"/admin/organizations/{HIKI_ORG}/retire", data={"csrf": csrf}, follow_redirects=False
+    )
     assert r.status_code == 303
     page = client.get(r.headers["location"]).text
     assert "組織を廃止しました" in page and 'id="org-status">廃止<' in page
-    assert {s.id: s.status for s in store.services(organization_id=HIKI_ORG,
-                                                    include_retired=True)} == dict.fromkeys(
-        own, "retired")
+    assert {
+        s.id: s.status for s in store.services(organization_id=HIKI_ORG, include_retired=True)
+    } == dict.fromkeys(own, "retired")
     # out of triage without a restart: only its concerns left the index, nothing re-embedded
     sync = engine.last_sync
     assert sync is not None and (sync.action, sync.added, sync.removed) == ("updated", 0, in_index)
     assert not _suggested(engine, HIKIKOMORI) & set(own)
     # audited with before and after, the organization's and each service's
-    event = query("SELECT from_value, to_value, detail FROM audit_events"
-                  " WHERE action = 'kb_organization_retired'")[0]
+    event = query(
+        "SELECT from_value, to_value, detail FROM audit_events"
+        " WHERE action = 'kb_organization_retired'"
+    )[0]
     before, after = json.loads(event["from_value"]), json.loads(event["to_value"])
-    assert before["organization"]["status"] == "active" and after["organization"]["status"] == "retired"
+    assert (
+        before["organization"]["status"] == "active"
+        and after["organization"]["status"] == "retired"
+    )
     assert before["services"] == {"hikikomori-ibasho": "inactive", "hikikomori-soudan": "active"}
     assert json.loads(event["detail"])["service_ids"] == ["hikikomori-ibasho", "hikikomori-soudan"]
-    assert len(query("SELECT 1 FROM audit_events WHERE action = 'kb_service_status'"
-                     " AND json_extract(detail, '$.organization_id') = ?", HIKI_ORG)) == 2
+    assert (
+        len(
+            query(
+                "SELECT 1 FROM audit_events WHERE action = 'kb_service_status'"
+                " AND json_extract(detail, '$.organization_id') = ?",
+                HIKI_ORG,
+            )
+        )
+        == 2
+    )
 
     # its services cannot come back alone, and it takes no new ones
-    r = client.post("/admin/services/hikikomori-soudan/status",
-                    data={"csrf": csrf, "status": "active"})
+    r = client.post(
+        "/admin/services/hikikomori-soudan/status", data={"csrf": csrf, "status": "active"}
+    )
     assert r.status_code == 409 and "組織は廃止されています" in r.text
     form = _service_form(client, "hikikomori-soudan")
     form.update(csrf=csrf, status="active")
@@ -377,28 +409,36 @@ def test_retiring_an_organization_retires_its_services_and_restoring_brings_them
     # restoring brings back exactly the services retired with it, as they were
     page = client.get(f"/admin/organizations/{HIKI_ORG}/restore").text
     assert "サービス 2件が元の状態に戻り" in page
-    r = client.post(f"/admin/organizations/{HIKI_ORG}/restore", data={"csrf": csrf},
-                    follow_redirects=False)
+    r = client.post(
+        f"/admin/organizations/{HIKI_ORG}/restore", data={"csrf": csrf}, follow_redirects=False
+    )
     assert r.status_code == 303
-    assert {s.id: s.status for s in store.services(organization_id=HIKI_ORG,
-                                                    include_retired=True)} == {
-        "hikikomori-ibasho": "inactive", "hikikomori-kazoku-kyoushitsu": "retired",
-        "hikikomori-soudan": "active"}
+    assert {
+        s.id: s.status for s in store.services(organization_id=HIKI_ORG, include_retired=True)
+    } == {
+        "hikikomori-ibasho": "inactive",
+        "hikikomori-kazoku-kyoushitsu": "retired",
+        "hikikomori-soudan": "active",
+    }
     sync = engine.last_sync
     assert sync is not None and (sync.action, sync.added, sync.removed) == ("updated", in_index, 0)
     assert "hikikomori-soudan" in _suggested(engine, HIKIKOMORI)
     event = query("SELECT to_value FROM audit_events WHERE action = 'kb_organization_restored'")[0]
     assert json.loads(event["to_value"])["services"] == {
-        "hikikomori-ibasho": "inactive", "hikikomori-soudan": "active"}
+        "hikikomori-ibasho": "inactive",
+        "hikikomori-soudan": "active",
+    }
 
 
 def test_editing_an_organization_keeps_its_status(app: FastAPI, client: TestClient) -> None:
     csrf = login(client, "kanri")
     store = KnowledgeStore(app.state.front_door.db)
     client.post(f"/admin/organizations/{HIKI_ORG}/retire", data={"csrf": csrf})
-    r = client.post("/admin/organizations", data={"csrf": csrf, "id": HIKI_ORG,
-                                                  "name": "ひきこもり地域支援センター（新）"},
-                    follow_redirects=False)
+    r = client.post(
+        "/admin/organizations",
+        data={"csrf": csrf, "id": HIKI_ORG, "name": "ひきこもり地域支援センター（新）"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     org = store.organization(HIKI_ORG)
     assert org.name == "ひきこもり地域支援センター（新）" and org.status == "retired"
@@ -463,9 +503,11 @@ def _export(client: TestClient, fmt: str) -> dict[str, bytes]:
 
 
 def _upload(client: TestClient, csrf: str, files: dict[str, bytes]) -> httpx.Response:
-    return client.post("/admin/import", data={"csrf": csrf},
-                       files=[("files", (name, data, "application/octet-stream"))
-                              for name, data in files.items()])
+    return client.post(
+        "/admin/import",
+        data={"csrf": csrf},
+        files=[("files", (name, data, "application/octet-stream")) for name, data in files.items()],
+    )
 
 
 ENGAWA = "hinata-machi-engawa.yaml"
@@ -475,8 +517,10 @@ YORU_CAFE = {
     "kind": "place",
     "categories": ["participation"],
     "schedule": [{"days": ["fri"], "opens": "18:00", "closes": "21:00"}],
-    "example_concerns": ["仕事帰りに夜ふらっと立ち寄れる場所がほしい",
-                         "夜ひとりでいると気持ちが沈むので誰かと話したい"],
+    "example_concerns": [
+        "仕事帰りに夜ふらっと立ち寄れる場所がほしい",
+        "夜ひとりでいると気持ちが沈むので誰かと話したい",
+    ],
 }
 
 
@@ -506,27 +550,37 @@ def test_a_yaml_import_previews_then_applies_and_routes_at_once(
     assert r.status_code == 200 and "追加 1件、変更 1件" in r.text
     assert store.service(data["services"][0]["id"]).phone == "000-1111-2222"
     assert store.service("engawa-yoru-cafe").hours_text() == "金 18:00–21:00"
-    events = query("SELECT from_value, to_value, detail FROM audit_events WHERE action = 'kb_import'")
+    events = query(
+        "SELECT from_value, to_value, detail FROM audit_events WHERE action = 'kb_import'"
+    )
     assert len(events) == 2
     assert {json.loads(e["detail"])["format"] for e in events} == {"yaml"}
     added = next(e for e in events if e["from_value"] is None)
     assert json.loads(added["to_value"])["id"] == "engawa-yoru-cafe"
     sync = engine.last_sync
     assert sync is not None and (sync.action, sync.added, sync.removed) == ("updated", 2, 0)
-    r = client.post("/admin/try", data={"csrf": csrf,
-                                        "text": "仕事帰りの夜に、ふらっと寄って話せる場所はありますか"})
+    r = client.post(
+        "/admin/try",
+        data={"csrf": csrf, "text": "仕事帰りの夜に、ふらっと寄って話せる場所はありますか"},
+    )
     assert 'data-service="engawa-yoru-cafe"' in r.text
 
 
 BAD_YAML = [
     pytest.param(
         lambda text: text.replace("categories:\n", "categories: [participation\n", 1),
-        "行目", "(file)", "YAML として読めません", id="syntax-error",
+        "行目",
+        "(file)",
+        "YAML として読めません",
+        id="syntax-error",
     ),
     pytest.param(
         lambda text: text.replace("- participation", "- cooking", 1).replace(
-            "kind: place", "kind: cafe", 1),
-        "services[0] id=engawa-community-cafe", "categories", "不明なカテゴリ: cooking",
+            "kind: place", "kind: cafe", 1
+        ),
+        "services[0] id=engawa-community-cafe",
+        "categories",
+        "不明なカテゴリ: cooking",
         id="schema-error",
     ),
 ]
@@ -549,11 +603,18 @@ def test_a_bad_yaml_changes_nothing_and_names_file_record_and_field(
     bad = spoil(exported[ENGAWA].decode())
     assert bad != exported[ENGAWA].decode()
     version = store.version
-    r = _upload(client, csrf, {"hinata-shakyo.yaml": yaml.safe_dump(good, allow_unicode=True).encode(),
-                               ENGAWA: bad.encode()})
+    r = _upload(
+        client,
+        csrf,
+        {
+            "hinata-shakyo.yaml": yaml.safe_dump(good, allow_unicode=True).encode(),
+            ENGAWA: bad.encode(),
+        },
+    )
     assert r.status_code == 422
-    problems = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>",
-                          r.text)
+    problems = re.findall(
+        r"<tr><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>", r.text
+    )
     assert problems and all(p[0] == ENGAWA for p in problems), problems
     assert any(record in p[1] and p[2] == field and message in p[3] for p in problems), problems
     if field == "categories":  # every error of the file is named, not just the first
@@ -704,8 +765,7 @@ def test_retiring_an_organization_and_a_bad_import_in_chromium(
     expect = sync_api.expect
     store = KnowledgeStore(app.state.front_door.db)
     sheets = export_csv(store)
-    services = list(csv.reader(io.StringIO(sheets["services.csv"].decode("utf-8-sig"),
-                                           newline="")))
+    services = list(csv.reader(io.StringIO(sheets["services.csv"].decode("utf-8-sig"), newline="")))
     services[3][services[0].index("status")] = "closed-forever"
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\r\n").writerows(services)
@@ -714,8 +774,9 @@ def test_retiring_an_organization_and_a_bad_import_in_chromium(
     for name, data in {**sheets, "services.csv": buf.getvalue().encode("utf-8-sig")}.items():
         (upload / name).write_bytes(data)
     bad_yaml = tmp_path / ENGAWA
-    bad_yaml.write_text("organization:\n  id: hinata-machi-engawa\n  name: [えんがわ\n",
-                        encoding="utf-8")
+    bad_yaml.write_text(
+        "organization:\n  id: hinata-machi-engawa\n  name: [えんがわ\n", encoding="utf-8"
+    )
     with sync_api.sync_playwright() as p:
         browser = launch_chromium(p)
         errors: list[str] = []

@@ -30,8 +30,9 @@ def app(
     telegram_stub: TelegramStub,
     triage_engine: Triage,
 ) -> FastAPI:
-    return build_app(template_db, all_channels(tmp_path / "data", line_stub, telegram_stub),
-                     triage_engine)
+    return build_app(
+        template_db, all_channels(tmp_path / "data", line_stub, telegram_stub), triage_engine
+    )
 
 
 def _work_a_case(app: FastAPI, client: TestClient, marker: str) -> int:
@@ -85,11 +86,17 @@ def test_no_audit_row_holds_what_was_written(app: FastAPI, client: TestClient) -
     marker = uuid.uuid4().hex
     _work_a_case(app, client, marker)
     db = app.state.front_door.db
-    assert db.execute("SELECT COUNT(*) FROM case_notes WHERE text LIKE ?",
-                      [f"%{marker}%"]).fetchone()[0] == 1  # it was written…
+    assert (
+        db.execute("SELECT COUNT(*) FROM case_notes WHERE text LIKE ?", [f"%{marker}%"]).fetchone()[
+            0
+        ]
+        == 1
+    )  # it was written…
     hits = db.execute(
         "SELECT action FROM audit_events WHERE instr(actor || ifnull(from_value, '') ||"
-        " ifnull(to_value, '') || detail, ?) > 0", [marker]).fetchall()
+        " ifnull(to_value, '') || detail, ?) > 0",
+        [marker],
+    ).fetchall()
     assert hits == []  # …and the audit log only says that it was
 
 
@@ -99,19 +106,49 @@ def test_the_command_exports_a_period(app: FastAPI, client: TestClient, tmp_path
     out = tmp_path / "audit.jsonl"
     env = {"TSUNAGU_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"}
     done = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "audit", "export", "--format", "jsonl",
-         "--since", "2000-01-01", "--until", "2100-12-31", "-o", str(out)],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "audit",
+            "export",
+            "--format",
+            "jsonl",
+            "--since",
+            "2000-01-01",
+            "--until",
+            "2100-12-31",
+            "-o",
+            str(out),
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert {"opened", "reply", "note", "login"} <= {r["action"] for r in records}
     assert records[-1]["action"] == "audit_exported" and records[-1]["actor"] == "cli"
     to_stdout = subprocess.run(
         [sys.executable, "-m", "bot.cli", "audit", "export", "--until", "2000-01-01"],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert to_stdout.returncode == 0
-    assert to_stdout.stdout.splitlines() == ["\ufeffid,at,actor,action,case_id,from_value,"
-                                             "to_value,detail"]
-    bad = subprocess.run([sys.executable, "-m", "bot.cli", "audit", "export", "--format", "xml"],
-                         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert to_stdout.stdout.splitlines() == [
+        "\ufeffid,at,actor,action,case_id,from_value,to_value,detail"
+    ]
+    bad = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "audit", "export", "--format", "xml"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "format must be one of csv, jsonl" in bad.stderr

@@ -50,8 +50,9 @@ def app(
     telegram_stub: TelegramStub,
     triage_engine: Triage,
 ) -> FastAPI:
-    return build_app(template_db, all_channels(tmp_path / "data", line_stub, telegram_stub),
-                     triage_engine)
+    return build_app(
+        template_db, all_channels(tmp_path / "data", line_stub, telegram_stub), triage_engine
+    )
 
 
 def _raw_payloads(html: str) -> list[str]:
@@ -59,28 +60,35 @@ def _raw_payloads(html: str) -> list[str]:
 
 
 def _escaped(text: str) -> str:
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&#34;").replace("'", "&#39;"))
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&#34;")
+        .replace("'", "&#39;")
+    )
 
 
 def _post_line(client: TestClient | httpx.Client, stub: LineStub, text: str, user: str) -> None:
-    body, headers = line_webhook_request(line_text_event(text, user_id=user),
-                                         channel_secret=stub.channel_secret)
+    body, headers = line_webhook_request(
+        line_text_event(text, user_id=user), channel_secret=stub.channel_secret
+    )
     assert client.post("/webhooks/line", content=body, headers=headers).status_code == 200
 
 
-def _seed(app: FastAPI, client: TestClient, line_stub: LineStub,
-          query: Callable[..., list[sqlite3.Row]]) -> tuple[int, int]:
+def _seed(
+    app: FastAPI, client: TestClient, line_stub: LineStub, query: Callable[..., list[sqlite3.Row]]
+) -> tuple[int, int]:
     """A real LINE consultation with markup (→ case) and a case whose note quotes it."""
     user = line_user_id()
     _post_line(client, line_stub, CONCERN, user)
     line_stub.wait_for_texts(to=user)
     _post_line(client, line_stub, "担当者と話したい", user)
-    live = wait_for(lambda: query("SELECT id FROM cases WHERE resident_ref = ?", f"line:{user}"),
-                    what="case")[0]["id"]
+    live = wait_for(
+        lambda: query("SELECT id FROM cases WHERE resident_ref = ?", f"line:{user}"), what="case"
+    )[0]["id"]
     db = app.state.front_door.db
-    direct = open_case(db, "telegram:424242", CONCERN, "elderly_care", "poverty",
-                       crisis="suicide")
+    direct = open_case(db, "telegram:424242", CONCERN, "elderly_care", "poverty", crisis="suicide")
     handoff.add_note(db, direct.id, f"メモ{SCRIPT}{ATTR}", author="kanri")
     handoff.claim(db, direct.id, actor="kanri")
     handoff.change_status(db, direct.id, "referred", actor="kanri")
@@ -176,7 +184,8 @@ def test_markup_stays_text_in_chromium(
             expect(page.locator("section.summary")).to_contain_text(SCRIPT)
             _post_line(http, line_stub, f"追加です{BOLD}{IMG}", user)
             expect(page.locator("#transcript li").last).to_contain_text(
-                f"追加です{BOLD}{IMG}", timeout=20_000)
+                f"追加です{BOLD}{IMG}", timeout=20_000
+            )
             assert page.locator("#transcript b, #transcript img, #transcript svg").count() == 0
             assert page.locator("section.summary b, section.summary img").count() == 0
         finally:

@@ -47,15 +47,37 @@ from triage import Triage
 
 EMOJI = st.sampled_from(["😀", "👨‍👩‍👧‍👦", "🏳️‍🌈", "🇯🇵", "❤️", "🙇‍♀️", "𠮷"])
 COMBINING = st.text(st.characters(categories=["Mn", "Me"]), min_size=1, max_size=8)
-ODD = st.sampled_from(["\x00", "\u202e", "\u200b", "\ufeff", "\r\n", "\t", "\u3000", "\\", "'",
-                       '"', "<", "%", "\U0010ffff"])
-PIECES = st.one_of(EMOJI, COMBINING, ODD, st.text(max_size=8),
-                   st.sampled_from(["母の介護", "家賃が払えない", "死にたい", "help"]))
+ODD = st.sampled_from(
+    [
+        "\x00",
+        "\u202e",
+        "\u200b",
+        "\ufeff",
+        "\r\n",
+        "\t",
+        "\u3000",
+        "\\",
+        "'",
+        '"',
+        "<",
+        "%",
+        "\U0010ffff",
+    ]
+)
+PIECES = st.one_of(
+    EMOJI,
+    COMBINING,
+    ODD,
+    st.text(max_size=8),
+    st.sampled_from(["母の介護", "家賃が払えない", "死にたい", "help"]),
+)
 RESIDENT_TEXT = st.one_of(
     st.text(max_size=300),
     st.lists(PIECES, max_size=40).map("".join),
     # 10,000 characters: a long message still gets an answer (the 20,000 limit: test_events)
-    st.lists(PIECES, min_size=1, max_size=5).map("".join).filter(bool)
+    st.lists(PIECES, min_size=1, max_size=5)
+    .map("".join)
+    .filter(bool)
     .map(lambda seed: (seed * 10_000)[:10_000]),
 )
 
@@ -73,15 +95,23 @@ JUNK = st.one_of(
     st.text(max_size=500).map(lambda t: t.encode("utf-8")),
     DEPTHS.map(_deep),
     DEPTHS.map(lambda n: b'{"events": ' + _deep(n) + b"}"),
-    DEPTHS.map(lambda n: b'{"update_id": 1, "message": ' + b'{"a": ' * n + b"1" + b"}" * n
-               + b"}"),
-    st.sampled_from([b"\xff\xfe\x00", b"\xc3\x28", b"{\"events\": [1, 2]}", b"null",
-                     b'{"events": [{"type": "message"}]}', b"{}" * 1000]),
+    DEPTHS.map(lambda n: b'{"update_id": 1, "message": ' + b'{"a": ' * n + b"1" + b"}" * n + b"}"),
+    st.sampled_from(
+        [
+            b"\xff\xfe\x00",
+            b"\xc3\x28",
+            b'{"events": [1, 2]}',
+            b"null",
+            b'{"events": [{"type": "message"}]}',
+            b"{}" * 1000,
+        ]
+    ),
 )
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=30,
 )
 
@@ -99,8 +129,9 @@ def app(
     telegram_stub: TelegramStub,
     triage_engine: Triage,
 ) -> FastAPI:
-    return build_app(template_db, all_channels(tmp_path / "data", line_stub, telegram_stub),
-                     triage_engine)
+    return build_app(
+        template_db, all_channels(tmp_path / "data", line_stub, telegram_stub), triage_engine
+    )
 
 
 def _db(app: FastAPI) -> Path:
@@ -116,7 +147,8 @@ def _settle(app: FastAPI) -> None:
         try:
             return not counts.execute(
                 "SELECT (SELECT COUNT(*) FROM inbound_events WHERE status = 'pending')"
-                " + (SELECT COUNT(*) FROM outbox WHERE status = 'pending')").fetchone()[0]
+                " + (SELECT COUNT(*) FROM outbox WHERE status = 'pending')"
+            ).fetchone()[0]
         finally:
             counts.close()
 
@@ -191,13 +223,16 @@ def test_line_a_body_with_one_refused_event_stores_none_of_them(
 
 
 def test_line_a_replayed_webhook_is_processed_once(
-    app: FastAPI, client: TestClient, line_stub: LineStub,
+    app: FastAPI,
+    client: TestClient,
+    line_stub: LineStub,
     query: Callable[..., list[sqlite3.Row]],
 ) -> None:
     """The same signed body again (a replay, or LINE's redelivery): acknowledged, not redone."""
     user = line_user_id()
-    body, headers = line_webhook_request(line_text_event("母の介護がつらい", user_id=user),
-                                         channel_secret=line_stub.channel_secret)
+    body, headers = line_webhook_request(
+        line_text_event("母の介護がつらい", user_id=user), channel_secret=line_stub.channel_secret
+    )
     assert client.post("/webhooks/line", content=body, headers=headers).json()["accepted"] == 1
     line_stub.wait_for_texts(to=user, timeout=30)
     _settle(app)
@@ -205,7 +240,10 @@ def test_line_a_replayed_webhook_is_processed_once(
     for _ in range(3):
         again = client.post("/webhooks/line", content=body, headers=headers)
         assert again.status_code == 200 and again.json() == {
-            "accepted": 0, "duplicates": 1, "ignored": 0}
+            "accepted": 0,
+            "duplicates": 1,
+            "ignored": 0,
+        }
     assert changed(before, table_counts(_db(app))) == {}
     assert len(query("SELECT id FROM outbox WHERE resident_ref = ?", f"line:{user}")) == 1
 
@@ -214,18 +252,28 @@ def test_line_a_replayed_webhook_is_processed_once(
 
 
 @settings(max_examples=25)
-@given(text=RESIDENT_TEXT, chat=st.integers(min_value=1, max_value=2**40),
-       secret=st.sampled_from(["right", "wrong", "missing"]))
+@given(
+    text=RESIDENT_TEXT,
+    chat=st.integers(min_value=1, max_value=2**40),
+    secret=st.sampled_from(["right", "wrong", "missing"]),
+)
 def test_telegram_only_the_right_secret_stores_and_every_message_is_answered(
-    app: FastAPI, client: TestClient, telegram_stub: TelegramStub, text: str, chat: int,
+    app: FastAPI,
+    client: TestClient,
+    telegram_stub: TelegramStub,
+    text: str,
+    chat: int,
     secret: str,
 ) -> None:
     token = {"right": TG_SECRET, "wrong": TG_SECRET[:-1] + "!", "missing": None}[secret]
     update = telegram_text_update(text, user_id=chat)
     _settle(app)
     before = table_counts(_db(app))
-    response = client.post("/webhooks/telegram", content=json.dumps(update).encode(),
-                           headers=telegram_webhook_headers(token))
+    response = client.post(
+        "/webhooks/telegram",
+        content=json.dumps(update).encode(),
+        headers=telegram_webhook_headers(token),
+    )
     if secret != "right":
         assert response.status_code in (401, 403)
         assert changed(before, table_counts(_db(app))) == {}
@@ -237,24 +285,40 @@ def test_telegram_only_the_right_secret_stores_and_every_message_is_answered(
 
 
 @settings(max_examples=60)
-@given(body=st.one_of(JUNK, JSON_VALUES.map(lambda v: json.dumps(v).encode()),
-                      st.builds(lambda extra: json.dumps({"update_id": 7, **extra}).encode(),
-                                st.dictionaries(st.sampled_from(
-                                    ["message", "callback_query", "edited_message"]),
-                                    JSON_VALUES, max_size=2))))
+@given(
+    body=st.one_of(
+        JUNK,
+        JSON_VALUES.map(lambda v: json.dumps(v).encode()),
+        st.builds(
+            lambda extra: json.dumps({"update_id": 7, **extra}).encode(),
+            st.dictionaries(
+                st.sampled_from(["message", "callback_query", "edited_message"]),
+                JSON_VALUES,
+                max_size=2,
+            ),
+        ),
+    )
+)
 def test_telegram_junk_is_refused_or_ignored_never_half_stored(
     app: FastAPI, client: TestClient, body: bytes
 ) -> None:
     _settle(app)
     before = table_counts(_db(app))
-    response = client.post("/webhooks/telegram", content=body,
-                           headers=telegram_webhook_headers(TG_SECRET))
+    response = client.post(
+        "/webhooks/telegram", content=body, headers=telegram_webhook_headers(TG_SECRET)
+    )
     assert response.status_code < 500, response.text[:300]
     after = table_counts(_db(app))
     if response.status_code == 200 and response.json()["result"] == "accepted":
-        assert changed(before, after).keys() <= {"inbound_events", "outbox", "conversations",
-                                                 "conversation_messages", "cases",
-                                                 "case_messages", "audit_events"}
+        assert changed(before, after).keys() <= {
+            "inbound_events",
+            "outbox",
+            "conversations",
+            "conversation_messages",
+            "cases",
+            "case_messages",
+            "audit_events",
+        }
     else:
         assert changed(before, after) == {}
 
@@ -263,11 +327,18 @@ def test_telegram_junk_is_refused_or_ignored_never_half_stored(
 
 
 @settings(max_examples=30)
-@given(text=RESIDENT_TEXT, data=st.one_of(st.none(), st.text(max_size=80)),
-       client_id=st.one_of(st.just("a-good-client-id"), st.text(max_size=70)))
+@given(
+    text=RESIDENT_TEXT,
+    data=st.one_of(st.none(), st.text(max_size=80)),
+    client_id=st.one_of(st.just("a-good-client-id"), st.text(max_size=70)),
+)
 def test_web_chat_posts_are_stored_whole_or_not_at_all_and_answered(
-    app: FastAPI, client: TestClient, query: Callable[..., list[sqlite3.Row]],
-    text: str, data: str | None, client_id: str,
+    app: FastAPI,
+    client: TestClient,
+    query: Callable[..., list[sqlite3.Row]],
+    text: str,
+    data: str | None,
+    client_id: str,
 ) -> None:
     client.cookies.clear()
     client.get("/chat")  # a fresh session, greeted
@@ -275,16 +346,23 @@ def test_web_chat_posts_are_stored_whole_or_not_at_all_and_answered(
     ref = f"web:{session}"
 
     def bot_lines() -> int:
-        return int(query("SELECT COUNT(*) FROM webchat_messages WHERE session = ? AND role = 'bot'",
-                         ref)[0][0])
+        return int(
+            query("SELECT COUNT(*) FROM webchat_messages WHERE session = ? AND role = 'bot'", ref)[
+                0
+            ][0]
+        )
 
-    wait_for(lambda: query("SELECT 1 FROM outbox WHERE resident_ref = ? AND status = 'sent'",
-                           ref), what="greeting")
+    wait_for(
+        lambda: query("SELECT 1 FROM outbox WHERE resident_ref = ? AND status = 'sent'", ref),
+        what="greeting",
+    )
     greeted = bot_lines()
     _settle(app)
     before = table_counts(_db(app))
-    form = {"client_id": f"{client_id}-{session[:8]}" if client_id == "a-good-client-id"
-            else client_id, "text": text}
+    form = {
+        "client_id": f"{client_id}-{session[:8]}" if client_id == "a-good-client-id" else client_id,
+        "text": text,
+    }
     if data is not None:
         form["data"] = data
     response = client.post("/chat/messages", data=form, headers={"Accept": "application/json"})
@@ -295,16 +373,25 @@ def test_web_chat_posts_are_stored_whole_or_not_at_all_and_answered(
     mine = query("SELECT COUNT(*) FROM inbound_events WHERE resident_ref = ?", ref)[0][0]
     assert mine == 2  # the greeting's start event and this one
     wait_for(lambda: bot_lines() > greeted, timeout=REPLY_WAIT, what="a reply")
-    replies = query("SELECT text FROM webchat_messages WHERE session = ? AND role = 'bot'"
-                    " ORDER BY id", ref)[greeted:]
+    replies = query(
+        "SELECT text FROM webchat_messages WHERE session = ? AND role = 'bot' ORDER BY id", ref
+    )[greeted:]
     _kind([row["text"] for row in replies])
 
 
 @settings(max_examples=40)
-@given(body=JUNK, path=st.sampled_from(["/chat/messages", "/inbox/login"]),
-       ctype=st.sampled_from(["application/x-www-form-urlencoded",
-                              "multipart/form-data; boundary=xyz", "text/plain",
-                              "multipart/form-data"]))
+@given(
+    body=JUNK,
+    path=st.sampled_from(["/chat/messages", "/inbox/login"]),
+    ctype=st.sampled_from(
+        [
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=xyz",
+            "text/plain",
+            "multipart/form-data",
+        ]
+    ),
+)
 def test_raw_junk_to_the_forms_is_never_a_5xx(
     app: FastAPI, client: TestClient, body: bytes, path: str, ctype: str
 ) -> None:
@@ -328,16 +415,22 @@ def test_login_with_anything_is_refused_cleanly(
 ) -> None:
     page = client.get("/inbox/login")
     token = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
-    response = client.post("/inbox/login", data={"name": name, "password": password,
-                                                 "csrf": token}, follow_redirects=False)
+    response = client.post(
+        "/inbox/login",
+        data={"name": name, "password": password, "csrf": token},
+        follow_redirects=False,
+    )
     # 429 once the address has failed too often (bot.security): refused all the same
     assert response.status_code in (401, 403, 422, 429), response.status_code
     assert table_counts(_db(app))["staff_sessions"] == 0
 
 
 @settings(max_examples=40)
-@given(action=st.sampled_from(["reply", "notes", "status", "assign"]), text=RESIDENT_TEXT,
-       status=st.sampled_from(["claimed", "closed", "referred", "bogus", ""]))
+@given(
+    action=st.sampled_from(["reply", "notes", "status", "assign"]),
+    text=RESIDENT_TEXT,
+    status=st.sampled_from(["claimed", "closed", "referred", "bogus", ""]),
+)
 def test_inbox_forms_take_anything_without_a_5xx_or_a_half_write(
     app: FastAPI, client: TestClient, action: str, text: str, status: str
 ) -> None:
@@ -374,13 +467,22 @@ def _sheet(app: FastAPI) -> tuple[list[str], list[list[str]]]:
 
 def _kb_counts(app: FastAPI) -> dict[str, int]:
     counts = table_counts(_db(app))
-    return {k: v for k, v in counts.items()
-            if k in ("organizations", "services", "schedules", "example_concerns", "kb_meta")}
+    return {
+        k: v
+        for k, v in counts.items()
+        if k in ("organizations", "services", "schedules", "example_concerns", "kb_meta")
+    }
 
 
 @settings(max_examples=30)
-@given(junk=st.one_of(JUNK, st.lists(st.lists(st.text(max_size=30), max_size=6), max_size=5)
-                      .map(lambda rows: "\n".join(",".join(r) for r in rows).encode())))
+@given(
+    junk=st.one_of(
+        JUNK,
+        st.lists(st.lists(st.text(max_size=30), max_size=6), max_size=5).map(
+            lambda rows: "\n".join(",".join(r) for r in rows).encode()
+        ),
+    )
+)
 def test_import_junk_is_refused_with_nothing_written(
     app: FastAPI, client: TestClient, junk: bytes
 ) -> None:
@@ -388,15 +490,18 @@ def test_import_junk_is_refused_with_nothing_written(
         login(client, "kanri")
     csrf = client.get("/inbox").text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
     before = _kb_counts(app)
-    response = client.post("/admin/import", data={"csrf": csrf},
-                           files={"files": ("services.csv", junk, "text/csv")})
+    response = client.post(
+        "/admin/import", data={"csrf": csrf}, files={"files": ("services.csv", junk, "text/csv")}
+    )
     assert response.status_code in (200, 413, 422), response.status_code
     assert _kb_counts(app) == before  # a preview never writes
 
 
 @settings(max_examples=25)
-@given(description=RESIDENT_TEXT, column=st.sampled_from(["description", "name", "phone",
-                                                          "min_age", "languages"]))
+@given(
+    description=RESIDENT_TEXT,
+    column=st.sampled_from(["description", "name", "phone", "min_age", "languages"]),
+)
 def test_import_apply_writes_exactly_the_preview_or_nothing(
     app: FastAPI, client: TestClient, description: str, column: str
 ) -> None:
@@ -411,8 +516,9 @@ def test_import_apply_writes_exactly_the_preview_or_nothing(
     writer.writerows(rows)
     data = buf.getvalue().encode("utf-8-sig")
     before = _kb_counts(app)
-    preview = client.post("/admin/import", data={"csrf": csrf},
-                          files={"files": ("services.csv", data, "text/csv")})
+    preview = client.post(
+        "/admin/import", data={"csrf": csrf}, files={"files": ("services.csv", data, "text/csv")}
+    )
     assert preview.status_code in (200, 422), preview.status_code
     if preview.status_code == 422:
         assert _kb_counts(app) == before
@@ -431,9 +537,10 @@ def test_import_apply_writes_exactly_the_preview_or_nothing(
 
 
 @settings(max_examples=25)
-@given(flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), min_size=1,
-                      max_size=6),
-       cut=st.one_of(st.none(), st.integers(0, 10**6)))
+@given(
+    flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), min_size=1, max_size=6),
+    cut=st.one_of(st.none(), st.integers(0, 10**6)),
+)
 def test_import_of_a_damaged_zip_is_refused_never_a_5xx(
     app: FastAPI, client: TestClient, flips: list[tuple[int, int]], cut: int | None
 ) -> None:
@@ -447,9 +554,12 @@ def test_import_of_a_damaged_zip_is_refused_never_a_5xx(
     for where, bits in flips:
         data[where % len(data)] ^= bits
     if cut is not None:
-        del data[cut % len(data):]
+        del data[cut % len(data) :]
     before = _kb_counts(app)
-    response = client.post("/admin/import", data={"csrf": csrf},
-                           files={"files": ("tsunagu-kb.zip", bytes(data), "application/zip")})
+    response = client.post(
+        "/admin/import",
+        data={"csrf": csrf},
+        files={"files": ("tsunagu-kb.zip", bytes(data), "application/zip")},
+    )
     assert response.status_code in (200, 422), response.status_code
     assert _kb_counts(app) == before

@@ -68,8 +68,6 @@ def app(template_db: Path, line_settings: Settings, triage_engine: Triage) -> Fa
     return create_app(line_settings, now=RunningClock(IN_HOURS), triage=triage_engine)
 
 
-
-
 # -- auth, roles, CSRF on every route -------------------------------------------------------
 
 GETS = [
@@ -109,17 +107,25 @@ def _seeded(app: FastAPI, assignee: str = "admin") -> dict[str, int]:
     db = app.state.front_door.db
     case = open_case(app, "line:Umatrix", "elderly_care", agencies=True)
     handoff.claim(db, case.id, actor=assignee, at=IN_HOURS)
-    (referral,) = handoff.refer(db, case.id, ["houkatsu-chubu-soudan"], actor=assignee,
-                                now=IN_HOURS, due_at=handoff.deadline(IN_HOURS, 2, JST))
-    follow_up = handoff.schedule_follow_up(db, case.id, IN_HOURS + dt.timedelta(days=7), "",
-                                           actor=assignee, now=IN_HOURS)
+    (referral,) = handoff.refer(
+        db,
+        case.id,
+        ["houkatsu-chubu-soudan"],
+        actor=assignee,
+        now=IN_HOURS,
+        due_at=handoff.deadline(IN_HOURS, 2, JST),
+    )
+    follow_up = handoff.schedule_follow_up(
+        db, case.id, IN_HOURS + dt.timedelta(days=7), "", actor=assignee, now=IN_HOURS
+    )
     return {"id": case.id, "rid": referral.id, "fid": follow_up.id}
 
 
 def _audit_count(app: FastAPI, case_id: int) -> int:
     db = app.state.front_door.db
-    return int(db.execute("SELECT COUNT(*) FROM audit_events WHERE case_id = ?",
-                          [case_id]).fetchone()[0])
+    return int(
+        db.execute("SELECT COUNT(*) FROM audit_events WHERE case_id = ?", [case_id]).fetchone()[0]
+    )
 
 
 def test_every_inbox_route_is_listed_in_the_matrix() -> None:
@@ -189,8 +195,9 @@ def test_staff_may_not_change_a_case_someone_else_holds(
     # the same request from the assignee goes through
     other = TestClient(app)  # a second browser; ``client`` runs the app
     login(other, "tanaka")
-    response = other.post(path.format(**ids), data={**POSTS[path], "csrf": csrf_of(other)},
-                          follow_redirects=False)
+    response = other.post(
+        path.format(**ids), data={**POSTS[path], "csrf": csrf_of(other)}, follow_redirects=False
+    )
     assert response.status_code == 303, response.text[:500]
 
 
@@ -281,7 +288,10 @@ def test_the_login_form_needs_its_csrf_cookie(client: TestClient) -> None:
         ("/inbox/cases/7", "/inbox/cases/7"),
         ("/inbox?status=new&category=poverty", "/inbox?status=new&category=poverty"),
         ("/admin", "/admin"),
-        ("/admin/reports?from=2025-06-01&to=2025-06-30", "/admin/reports?from=2025-06-01&to=2025-06-30"),
+        (
+            "/admin/reports?from=2025-06-01&to=2025-06-30",
+            "/admin/reports?from=2025-06-01&to=2025-06-30",
+        ),
         ("https://evil.example/", "/inbox"),
         ("//evil.example/inbox", "/inbox"),
         ("/\\evil.example", "/inbox"),
@@ -319,9 +329,16 @@ def test_an_admin_page_asks_for_login_and_comes_back(client: TestClient) -> None
     token = re.search(r'name="csrf" value="([^"]+)"', page.text)
     nxt = re.search(r'name="next" value="([^"]*)"', page.text)
     assert token is not None and nxt is not None
-    response = client.post("/inbox/login", data={
-        "name": "admin", "password": PASSWORD, "csrf": token.group(1),
-        "next": nxt.group(1).replace("&amp;", "&")}, follow_redirects=False)
+    response = client.post(
+        "/inbox/login",
+        data={
+            "name": "admin",
+            "password": PASSWORD,
+            "csrf": token.group(1),
+            "next": nxt.group(1).replace("&amp;", "&"),
+        },
+        follow_redirects=False,
+    )
     assert response.headers["location"] == "/admin/reports?group=week"
     assert client.get(response.headers["location"]).status_code == 200
 
@@ -544,7 +561,8 @@ def test_warm_handoff_in_chromium(
             expect(page.locator("#meeting-state")).to_have_text("対象")
             plan = page.locator("form.plan-form")
             plan.get_by_label("目標（1行に1つ）").fill(
-                "母の介護保険サービスの利用を始める\n兄が居場所「ほっとルーム」に通えるようにする")
+                "母の介護保険サービスの利用を始める\n兄が居場所「ほっとルーム」に通えるようにする"
+            )
             plan.get_by_label("ひなた市中部地域包括支援センター").check()
             plan.get_by_label("ひなた市ひきこもり地域支援センター", exact=False).check()
             plan.get_by_label("次回見直し日").fill("2025-07-01")
@@ -560,16 +578,22 @@ def test_warm_handoff_in_chromium(
             expect(page.locator("h1")).to_have_text("共通アセスメントシート")
             page.emulate_media(media="print")
             expect(page.locator("nav.screen-only")).to_be_hidden()
-            for section in ("#p-summary", "#p-referrals", "#p-plan", "#p-followups",
-                            "#p-transcript"):
+            for section in (
+                "#p-summary",
+                "#p-referrals",
+                "#p-plan",
+                "#p-followups",
+                "#p-transcript",
+            ):
                 expect(page.locator(section)).to_be_visible()
             expect(page.locator("#p-summary")).to_contain_text("兄52歳 無職 ひきこもり")
             expect(page.locator("#p-referrals")).to_contain_text("回答待ち")
             expect(page.locator("#p-plan")).to_contain_text("母の介護保険サービスの利用を始める")
             expect(page.locator("#p-transcript")).to_contain_text("夕方5時以降")
             page.screenshot(path=str(ARTIFACTS / "inbox_print.png"), full_page=True)
-            pdf = page.pdf(path=str(ARTIFACTS / "inbox_print.pdf"), format="A4",
-                           print_background=True)
+            pdf = page.pdf(
+                path=str(ARTIFACTS / "inbox_print.pdf"), format="A4", print_background=True
+            )
             assert pdf.startswith(b"%PDF-") and len(re.findall(rb"/Type\s*/Page\b", pdf)) >= 1
             assert errors == []
         finally:

@@ -38,12 +38,17 @@ def app(
 
 
 def _rows(client: TestClient, query: str = "") -> list[int]:
-    return [int(x) for x in re.findall(r'data-case="(\d+)"', client.get(f"/inbox/queue{query}").text)]
+    return [
+        int(x) for x in re.findall(r'data-case="(\d+)"', client.get(f"/inbox/queue{query}").text)
+    ]
 
 
 def _actions(app: FastAPI, case_id: int, *names: str) -> list[tuple[object, ...]]:
-    return [(e.actor, e.action, e.from_value, e.to_value)
-            for e in handoff.audit_trail(app.state.front_door.db, case_id) if e.action in names]
+    return [
+        (e.actor, e.action, e.from_value, e.to_value)
+        for e in handoff.audit_trail(app.state.front_door.db, case_id)
+        if e.action in names
+    ]
 
 
 def _claimed(client: TestClient, app: FastAPI, *codes: str, **kw: object) -> tuple[int, str]:
@@ -57,18 +62,20 @@ def _claimed(client: TestClient, app: FastAPI, *codes: str, **kw: object) -> tup
 def test_refer_from_suggestions_and_search_then_overdue_after_the_deadline(
     client: TestClient, app: FastAPI, clock: MovableClock
 ) -> None:
-    case_id, token = _claimed(client, app, "elderly_care", "hikikomori", agencies=True,
-                              services=(HOUKATSU,))
+    case_id, token = _claimed(
+        client, app, "elderly_care", "hikikomori", agencies=True, services=(HOUKATSU,)
+    )
     other = open_case(app, "web:" + "d" * 32, "poverty", minutes_ago=300)
     url = f"/inbox/cases/{case_id}"
     page = client.get(url).text
     assert f'value="{HOUKATSU}"' in page  # suggested by the summary
     assert "2営業日後（6月5日（木）まで）" in page
     found = client.get(url, params={"q": "ひきこもり 相談"}).text
-    results = found[found.index('id="search-results"'):]
+    results = found[found.index('id="search-results"') :]
     assert f'value="{HIKIKOMORI}"' in results and "ひきこもりの相談（本人・家族）" in results
-    response = client.post(f"{url}/referrals", data={"csrf": token,
-                                                     "service_id": [HOUKATSU, HIKIKOMORI]})
+    response = client.post(
+        f"{url}/referrals", data={"csrf": token, "service_id": [HOUKATSU, HIKIKOMORI]}
+    )
     assert response.status_code == 200  # after the redirect, the case page
     page = response.text
     assert page.count("回答待ち") >= 2 and "6月5日（木）まで" in page
@@ -81,27 +88,36 @@ def test_refer_from_suggestions_and_search_then_overdue_after_the_deadline(
     login(client, "sato")
     token = csrf_of(client)
     rows = client.get("/inbox/queue").text
-    row = rows[rows.index(f'data-case="{case_id}"'):]
+    row = rows[rows.index(f'data-case="{case_id}"') :]
     assert "つなぎ期限切れ 2件" in row[: row.index("</tr>")]
     assert _rows(client, "?overdue=1") == [case_id] and other.id in _rows(client)
     page = client.get(url).text
     assert "つなぎ期限切れ 2件" in page and page.count('class="badge overdue">期限切れ') == 2
 
     refs = {r.service_id: r.id for r in handoff.list_referrals(app.state.front_door.db, case_id)}
-    refused = client.post(f"{url}/referrals/{refs[HIKIKOMORI]}",
-                          data={"csrf": token, "status": "declined", "reason": ""})
+    refused = client.post(
+        f"{url}/referrals/{refs[HIKIKOMORI]}",
+        data={"csrf": token, "status": "declined", "reason": ""},
+    )
     assert refused.status_code == 422 and "辞退の理由を書いてください。" in refused.text
-    client.post(f"{url}/referrals/{refs[HIKIKOMORI]}",
-                data={"csrf": token, "status": "declined", "reason": "定員のため"})
-    accepted = client.post(f"{url}/referrals/{refs[HOUKATSU]}",
-                           data={"csrf": token, "status": "accepted"})
+    client.post(
+        f"{url}/referrals/{refs[HIKIKOMORI]}",
+        data={"csrf": token, "status": "declined", "reason": "定員のため"},
+    )
+    accepted = client.post(
+        f"{url}/referrals/{refs[HOUKATSU]}", data={"csrf": token, "status": "accepted"}
+    )
     assert "理由：定員のため" in accepted.text and "受理" in accepted.text
     assert handoff.get_case(app.state.front_door.db, case_id).status == "accepted"
     assert _rows(client, "?overdue=1") == []
     trail = _actions(app, case_id, "referral", "status")
     assert ("sato", "referral", None, "高齢者の総合相談（中部圏域）: sent") in trail
-    assert ("sato", "referral", "ひきこもりの相談（本人・家族）: sent",
-            "ひきこもりの相談（本人・家族）: declined") in trail
+    assert (
+        "sato",
+        "referral",
+        "ひきこもりの相談（本人・家族）: sent",
+        "ひきこもりの相談（本人・家族）: declined",
+    ) in trail
     assert ("sato", "status", "referred", "accepted") in trail
 
 
@@ -111,10 +127,14 @@ def test_refer_from_suggestions_and_search_then_overdue_after_the_deadline(
         ({"service_id": HOUKATSU}, "関係機関への共有に本人の同意がありません。"),
         ({}, "つなぐ先の窓口を1つ以上選んでください。"),
         ({"service_id": "no-such"}, "窓口「no-such」は知識ベースにありません。"),
-        ({"service_id": HOUKATSU, "consent_confirmed": "1", "due_date": "2025-13-40"},
-         "回答期限の日付が正しくありません。"),
-        ({"service_id": HOUKATSU, "consent_confirmed": "1", "due_date": "2025-06-01"},
-         "回答期限は今より後にしてください。"),
+        (
+            {"service_id": HOUKATSU, "consent_confirmed": "1", "due_date": "2025-13-40"},
+            "回答期限の日付が正しくありません。",
+        ),
+        (
+            {"service_id": HOUKATSU, "consent_confirmed": "1", "due_date": "2025-06-01"},
+            "回答期限は今より後にしてください。",
+        ),
     ],
 )
 def test_bad_referrals_are_refused_in_japanese_and_change_nothing(
@@ -132,34 +152,47 @@ def test_confirming_consent_on_the_form_refers_with_a_chosen_deadline(
     client: TestClient, app: FastAPI
 ) -> None:
     case_id, token = _claimed(client, app, "elderly_care", agencies=None)
-    page = client.post(f"/inbox/cases/{case_id}/referrals", data={
-        "csrf": token, "service_id": HOUKATSU, "consent_confirmed": "1",
-        "due_date": "2025-06-13"}).text
+    page = client.post(
+        f"/inbox/cases/{case_id}/referrals",
+        data={
+            "csrf": token,
+            "service_id": HOUKATSU,
+            "consent_confirmed": "1",
+            "due_date": "2025-06-13",
+        },
+    ).text
     assert "6月13日（金）まで" in page
     db = app.state.front_door.db
     assert handoff.get_case(db, case_id).consent.share_with_agencies is True
     assert [a for _, a, _, _ in _actions(app, case_id, "consent", "referral")] == [
-        "consent", "referral"]
+        "consent",
+        "referral",
+    ]
 
 
-def test_the_plan_and_the_meeting_flag_on_the_case_page(
-    client: TestClient, app: FastAPI
-) -> None:
+def test_the_plan_and_the_meeting_flag_on_the_case_page(client: TestClient, app: FastAPI) -> None:
     case_id, token = _claimed(client, app, "elderly_care", "hikikomori", agencies=True)
     url = f"/inbox/cases/{case_id}"
     assert "複数の分野にまたがる相談です。検討してください" in client.get(url).text
-    refused = client.post(f"{url}/plan", data={"csrf": token, "goals": " \n ",
-                                               "next_review": "2025-07-01"})
+    refused = client.post(
+        f"{url}/plan", data={"csrf": token, "goals": " \n ", "next_review": "2025-07-01"}
+    )
     assert refused.status_code == 422 and "目標を1つ以上書いてください。" in refused.text
-    refused = client.post(f"{url}/plan", data={"csrf": token, "goals": "a",
-                                               "next_review": "2025-06-01"})
+    refused = client.post(
+        f"{url}/plan", data={"csrf": token, "goals": "a", "next_review": "2025-06-01"}
+    )
     assert refused.status_code == 422 and "次回見直し日は今日以降にしてください。" in refused.text
     assert handoff.get_plan(app.state.front_door.db, case_id) is None
-    page = client.post(f"{url}/plan", data={
-        "csrf": token, "goals": "・母の介護サービスを始める\n・兄が居場所に通う",
-        "agency": ["hinata-houkatsu-chubu", "hinata-hikikomori-center"],
-        "next_review": "2025-07-01"}).text
-    view = page[page.index('id="plan-view"'):]
+    page = client.post(
+        f"{url}/plan",
+        data={
+            "csrf": token,
+            "goals": "・母の介護サービスを始める\n・兄が居場所に通う",
+            "agency": ["hinata-houkatsu-chubu", "hinata-hikikomori-center"],
+            "next_review": "2025-07-01",
+        },
+    ).text
+    view = page[page.index('id="plan-view"') :]
     assert "母の介護サービスを始める" in view and "兄が居場所に通う" in view
     assert "ひきこもり地域支援センター" in view and "7月1日（火）" in view
     page = client.post(f"{url}/meeting", data={"csrf": token, "flagged": "1"}).text
@@ -178,21 +211,27 @@ def test_team_area_and_labels_are_set_and_filter_the_queue(
     case_id, token = _claimed(client, app, "elderly_care")
     other = open_case(app, "web:" + "e" * 32, "poverty")
     url = f"/inbox/cases/{case_id}"
-    page = client.post(f"{url}/tags", data={"csrf": token, "team": "高齢チーム", "area": "南部",
-                                            "labels": "8050、要訪問"}).text
+    page = client.post(
+        f"{url}/tags",
+        data={"csrf": token, "team": "高齢チーム", "area": "南部", "labels": "8050、要訪問"},
+    ).text
     assert "チーム 高齢チーム ・ 地区 南部" in page and '<span class="label">要訪問</span>' in page
     queue = client.get("/inbox").text
     assert '<option value="南部" selected>' not in queue and '<option value="南部">' in queue
     assert _rows(client, "?area=南部") == [case_id]
     assert _rows(client, "?team=高齢チーム&label=要訪問") == [case_id]
     assert sorted(_rows(client)) == sorted([case_id, other.id])
-    refused = client.post(f"{url}/tags", data={"csrf": token, "team": "高齢チーム",
-                                               "area": "北部", "labels": "x" * 21})
+    refused = client.post(
+        f"{url}/tags",
+        data={"csrf": token, "team": "高齢チーム", "area": "北部", "labels": "x" * 21},
+    )
     assert refused.status_code == 422 and "ラベルは20文字以内で書いてください。" in refused.text
     assert handoff.get_case(app.state.front_door.db, case_id).area == "南部"  # not half-written
     assert _actions(app, case_id, "team", "area", "labels") == [
-        ("sato", "team", None, "高齢チーム"), ("sato", "area", None, "南部"),
-        ("sato", "labels", None, "8050、要訪問")]
+        ("sato", "team", None, "高齢チーム"),
+        ("sato", "area", None, "南部"),
+        ("sato", "labels", None, "8050、要訪問"),
+    ]
 
 
 def test_staff_correct_who_is_writing(client: TestClient, app: FastAPI) -> None:
@@ -202,27 +241,44 @@ def test_staff_correct_who_is_writing(client: TestClient, app: FastAPI) -> None:
     page = client.post(f"{url}/writer", data={"csrf": token, "writer": "関係者"}).text
     assert '<strong id="writer">関係者</strong>' in page and "職員が訂正（自動の推定は家族" in page
     refused = client.post(f"{url}/writer", data={"csrf": token, "writer": "友人"})
-    assert refused.status_code == 422 and "相談者は本人・家族・近隣・関係者のどれかを" in refused.text
+    assert (
+        refused.status_code == 422 and "相談者は本人・家族・近隣・関係者のどれかを" in refused.text
+    )
     client.post(f"{url}/writer", data={"csrf": token, "writer": ""})
     assert '<strong id="writer">家族</strong>' in client.get(url).text
     assert _actions(app, case_id, "writer") == [
-        ("sato", "writer", None, "関係者"), ("sato", "writer", "関係者", None)]
+        ("sato", "writer", None, "関係者"),
+        ("sato", "writer", "関係者", None),
+    ]
 
 
-def test_the_print_view_has_every_section_and_is_audited(
-    client: TestClient, app: FastAPI
-) -> None:
+def test_the_print_view_has_every_section_and_is_audited(client: TestClient, app: FastAPI) -> None:
     case_id, token = _claimed(client, app, "elderly_care", "hikikomori", agencies=True)
     url = f"/inbox/cases/{case_id}"
     client.post(f"{url}/referrals", data={"csrf": token, "service_id": HOUKATSU})
-    client.post(f"{url}/plan", data={"csrf": token, "goals": "母の介護サービスを始める",
-                                     "agency": "hinata-houkatsu-chubu"})
+    client.post(
+        f"{url}/plan",
+        data={
+            "csrf": token,
+            "goals": "母の介護サービスを始める",
+            "agency": "hinata-houkatsu-chubu",
+        },
+    )
     client.post(f"{url}/notes", data={"csrf": token, "text": "内部だけのメモ"})
     response = client.get(f"{url}/print")
     assert response.status_code == 200
     page = response.text
-    for heading in ("共通アセスメントシート", "相談の要約", "困りごと", "世帯・登場人物", "同意",
-                    "つなぎ先", "重層的支援会議・支援プラン", "見守り", "会話の記録"):
+    for heading in (
+        "共通アセスメントシート",
+        "相談の要約",
+        "困りごと",
+        "世帯・登場人物",
+        "同意",
+        "つなぎ先",
+        "重層的支援会議・支援プラン",
+        "見守り",
+        "会話の記録",
+    ):
         assert heading in page, heading
     assert "高齢者の総合相談（中部圏域）" in page and "母の介護サービスを始める" in page
     assert "母の介護がつらい" in page  # the transcript
@@ -242,9 +298,14 @@ def test_the_admin_dashboard_counts_open_and_overdue_referrals(
     thursday = handoff.deadline(IN_HOURS, 2, JST)
     later = handoff.deadline(IN_HOURS, 6, JST)
     made = []
-    for n, (service, due) in enumerate([(HOUKATSU, thursday), (HIKIKOMORI, thursday),
-                                        ("kurashi-jiritsu-soudan", thursday),
-                                        ("kikan-soudan", later)]):
+    for n, (service, due) in enumerate(
+        [
+            (HOUKATSU, thursday),
+            (HIKIKOMORI, thursday),
+            ("kurashi-jiritsu-soudan", thursday),
+            ("kikan-soudan", later),
+        ]
+    ):
         case = open_case(app, f"line:Ureport{n}", "elderly_care", agencies=True)
         handoff.claim(db, case.id, actor="sato", at=IN_HOURS)
         made += handoff.refer(db, case.id, [service], actor="sato", now=IN_HOURS, due_at=due)
@@ -262,4 +323,7 @@ def test_the_admin_dashboard_counts_open_and_overdue_referrals(
     login(client, "admin")
     assert figures() == ("3", "2")
     body = client.get("/admin/reports.csv").content.decode("utf-8-sig")
-    assert "referrals,open,回答待ちのつなぎ,3" in body and "referrals,overdue,期限切れのつなぎ,<3" in body
+    assert (
+        "referrals,open,回答待ちのつなぎ,3" in body
+        and "referrals,overdue,期限切れのつなぎ,<3" in body
+    )

@@ -51,15 +51,19 @@ def _reply(client: TestClient, case_id: int, text: str) -> None:
     login(client, "sato")
     token = csrf_of(client)
     client.post(f"/inbox/cases/{case_id}/claim", data={"csrf": token})
-    response = client.post(f"/inbox/cases/{case_id}/reply", data={"csrf": token, "text": text},
-                           follow_redirects=False)
+    response = client.post(
+        f"/inbox/cases/{case_id}/reply", data={"csrf": token, "text": text}, follow_redirects=False
+    )
     assert response.status_code == 303
 
 
 def _telegram(client: TestClient, text: str, message_id: int) -> None:
     update = telegram_text_update(text, user_id=CHAT, message_id=message_id)
-    response = client.post("/webhooks/telegram", content=json.dumps(update).encode(),
-                           headers=telegram_webhook_headers(SECRET))
+    response = client.post(
+        "/webhooks/telegram",
+        content=json.dumps(update).encode(),
+        headers=telegram_webhook_headers(SECRET),
+    )
     assert response.status_code == 200
 
 
@@ -72,14 +76,21 @@ def test_a_staff_reply_reaches_a_telegram_resident(
     before = telegram_stub.sent_texts(CHAT)
     _reply(client, case_id, REPLY)
     telegram_stub.wait_for(lambda: REPLY in telegram_stub.sent_texts(CHAT), timeout=10)
-    (sent,) = [r for r in telegram_stub.requests("sendMessage")
-               if r.body and r.body.get("text") == REPLY]
+    (sent,) = [
+        r for r in telegram_stub.requests("sendMessage") if r.body and r.body.get("text") == REPLY
+    ]
     assert str(sent.body["chat_id"]) == str(CHAT) and sent.status == 200
     assert telegram_stub.sent_texts(CHAT) == [*before, REPLY]
     # the answer goes to the case, and only a person answers it
     _telegram(client, "はい、午前なら大丈夫です。", 2)
-    wait_for(lambda: query("SELECT 1 FROM case_messages WHERE case_id = ? AND role = 'resident'"
-                           " AND text LIKE 'はい、午前%'", case_id), what="answer on the case")
+    wait_for(
+        lambda: query(
+            "SELECT 1 FROM case_messages WHERE case_id = ? AND role = 'resident'"
+            " AND text LIKE 'はい、午前%'",
+            case_id,
+        ),
+        what="answer on the case",
+    )
     wait_for(lambda: not query("SELECT 1 FROM outbox WHERE status = 'pending'"), what="outbox")
     assert telegram_stub.sent_texts(CHAT)[-1] == REPLY
 
@@ -91,9 +102,11 @@ def test_a_staff_reply_reaches_a_web_chat_resident(
     resident.get("/chat")
     session = resident.cookies.get("tsunagu_chat")
     assert session
-    response = resident.post("/chat/messages", data={"client_id": "c-inbox-01",
-                                                     "text": "担当者と話したい"},
-                             headers={"Accept": "application/json"})
+    response = resident.post(
+        "/chat/messages",
+        data={"client_id": "c-inbox-01", "text": "担当者と話したい"},
+        headers={"Accept": "application/json"},
+    )
     assert response.status_code == 202
     case_id = _case_of(query, f"web:{session}")
     _reply(client, case_id, REPLY)

@@ -34,7 +34,10 @@ def clock() -> MovableClock:  # type: ignore[override]
 
 @pytest.fixture
 def app(
-    template_db: Path, tmp_path: Path, line_stub: LineStub, triage_engine: Triage,
+    template_db: Path,
+    tmp_path: Path,
+    line_stub: LineStub,
+    triage_engine: Triage,
     clock: MovableClock,
 ) -> FastAPI:
     settings: Settings = make_settings(
@@ -54,13 +57,20 @@ def _handed_off(client: TestClient, stub: LineStub, query: Query, user: str) -> 
     post_line(client, stub, "母の介護のことで相談したいです", user)
     stub.wait_for_texts(to=user)
     post_line(client, stub, "担当者と話したい", user)
-    return int(wait_for(lambda: query("SELECT id FROM cases WHERE resident_ref = ?",
-                                      f"line:{user}"), what="case")[0]["id"])
+    return int(
+        wait_for(
+            lambda: query("SELECT id FROM cases WHERE resident_ref = ?", f"line:{user}"),
+            what="case",
+        )[0]["id"]
+    )
 
 
 def _follow_up_pushes(stub: LineStub, user: str) -> list[str]:
-    return [d.text or "" for d in stub.deliveries(user)
-            if d.kind == "push" and (d.text or "").startswith(FOLLOW_UP)]
+    return [
+        d.text or ""
+        for d in stub.deliveries(user)
+        if d.kind == "push" and (d.text or "").startswith(FOLLOW_UP)
+    ]
 
 
 def test_a_consented_follow_up_is_sent_once_and_the_answer_returns_the_case_to_the_queue(
@@ -73,16 +83,24 @@ def test_a_consented_follow_up_is_sent_once_and_the_answer_returns_the_case_to_t
     token = csrf_of(client)
     url = f"/inbox/cases/{case_id}"
     client.post(f"{url}/claim", data={"csrf": token})
-    page = client.post(f"{url}/consent", data={"csrf": token, "follow_up": "yes",
-                                               "source": "chat"}).text
+    page = client.post(
+        f"{url}/consent", data={"csrf": token, "follow_up": "yes", "source": "chat"}
+    ).text
     assert '<strong id="fu-consent">同意あり</strong>' in page and "送信されません" not in page
-    page = client.post(f"{url}/follow-ups", data={
-        "csrf": token, "due": "2025-06-04T10:00", "message": "先日のお話のその後が気になっています。"}).text
+    page = client.post(
+        f"{url}/follow-ups",
+        data={
+            "csrf": token,
+            "due": "2025-06-04T10:00",
+            "message": "先日のお話のその後が気になっています。",
+        },
+    ).text
     assert "2025-06-04 10:00" in page and "予定" in page
     # the quiet resident's case gets a later follow-up and no consent (proves later passes run)
     client.post(f"/inbox/cases/{other_id}/claim", data={"csrf": token})
-    client.post(f"/inbox/cases/{other_id}/follow-ups", data={"csrf": token,
-                                                             "due": "2025-06-05T10:00"})
+    client.post(
+        f"/inbox/cases/{other_id}/follow-ups", data={"csrf": token, "due": "2025-06-05T10:00"}
+    )
     pushes_before = len(line_stub.deliveries(user))
 
     clock.jump(days=1, minutes=1)  # Wednesday 10:01: the first follow-up is due
@@ -90,8 +108,12 @@ def test_a_consented_follow_up_is_sent_once_and_the_answer_returns_the_case_to_t
     (sent,) = _follow_up_pushes(line_stub, user)
     assert sent == FOLLOW_UP + "\n\n担当者から：先日のお話のその後が気になっています。"
     clock.jump(days=1)  # Thursday: the quiet resident's follow-up is due and refused
-    wait_for(lambda: query("SELECT 1 FROM follow_ups WHERE case_id = ? AND status = 'not_sent'",
-                           other_id), what="the second follow-up handled")
+    wait_for(
+        lambda: query(
+            "SELECT 1 FROM follow_ups WHERE case_id = ? AND status = 'not_sent'", other_id
+        ),
+        what="the second follow-up handled",
+    )
     wait_for(lambda: not query("SELECT 1 FROM outbox WHERE status = 'pending'"), what="outbox")
     assert len(_follow_up_pushes(line_stub, user)) == 1  # sent once, though the worker ran on
     assert len(line_stub.deliveries(user)) == pushes_before + 1
@@ -101,8 +123,10 @@ def test_a_consented_follow_up_is_sent_once_and_the_answer_returns_the_case_to_t
 
     # the resident answers: the case needs a person again, and the bot stays silent
     post_line(client, line_stub, "ありがとうございます。実は母が入院しました。", user)
-    wait_for(lambda: query("SELECT 1 FROM cases WHERE id = ? AND attention IS NOT NULL",
-                           case_id), what="attention")
+    wait_for(
+        lambda: query("SELECT 1 FROM cases WHERE id = ? AND attention IS NOT NULL", case_id),
+        what="attention",
+    )
     wait_for(lambda: not query("SELECT 1 FROM outbox WHERE status = 'pending'"), what="outbox")
     assert line_stub.sent_texts(user)[-1] == sent
     login(client, "sato")  # the day's jumps ended the 12-hour session
@@ -112,16 +136,21 @@ def test_a_consented_follow_up_is_sent_once_and_the_answer_returns_the_case_to_t
     first = rows[: rows.index("</tr>")]
     assert "見守りに返信あり" in first and "見守り期限" in first
     assert re.findall(r'data-case="(\d+)"', client.get("/inbox/queue?attention=1").text) == [
-        str(case_id)]
+        str(case_id)
+    ]
     page = client.get(f"/inbox/cases/{case_id}").text
     assert "見守りに返信あり" in page and "返信あり" in page and "実は母が入院しました" in page
     # replying deals with it
     client.post(f"/inbox/cases/{case_id}/reply", data={"csrf": token, "text": "お電話します。"})
     assert re.findall(r'data-case="(\d+)"', client.get("/inbox/queue?attention=1").text) == []
-    trail = [(row["actor"], row["action"], row["from_value"], row["to_value"]) for row in query(
-        "SELECT actor, action, from_value, to_value FROM audit_events WHERE case_id = ?"
-        " AND action IN ('follow_up', 'follow_up_consent', 'attention', 'status') ORDER BY id",
-        case_id)]
+    trail = [
+        (row["actor"], row["action"], row["from_value"], row["to_value"])
+        for row in query(
+            "SELECT actor, action, from_value, to_value FROM audit_events WHERE case_id = ?"
+            " AND action IN ('follow_up', 'follow_up_consent', 'attention', 'status') ORDER BY id",
+            case_id,
+        )
+    ]
     assert [t for t in trail if t[1] != "status" or t[3] == "follow_up_due"] == [
         ("sato", "follow_up_consent", None, "同意あり"),
         ("sato", "follow_up", None, "scheduled 2025-06-04T01:00:00.000000+00:00"),
@@ -148,22 +177,29 @@ def test_after_a_hand_back_a_follow_up_gives_the_conversation_to_a_person_again(
     n = len(line_stub.sent_texts(user))
     post_line(client, line_stub, "ありがとうございました", user)
     line_stub.wait_for_texts(to=user, count=n + 1)
-    assert query("SELECT state FROM conversations WHERE resident_ref = ?",
-                 f"line:{user}")[0]["state"] != "handed_off"
+    assert (
+        query("SELECT state FROM conversations WHERE resident_ref = ?", f"line:{user}")[0]["state"]
+        != "handed_off"
+    )
     client.post(f"{url}/follow-ups", data={"csrf": token, "due": "2025-06-03T16:00"})
     clock.jump(hours=6, minutes=1)
     line_stub.wait_for(lambda: _follow_up_pushes(line_stub, user), timeout=10)
     assert query("SELECT handled_by FROM cases WHERE id = ?", case_id)[0]["handled_by"] == "staff"
-    assert query("SELECT state FROM conversations WHERE resident_ref = ?",
-                 f"line:{user}")[0]["state"] == "handed_off"
+    assert (
+        query("SELECT state FROM conversations WHERE resident_ref = ?", f"line:{user}")[0]["state"]
+        == "handed_off"
+    )
     post_line(client, line_stub, "また相談したいことがあります", user)
-    wait_for(lambda: query("SELECT 1 FROM cases WHERE id = ? AND attention IS NOT NULL",
-                           case_id), what="attention")
+    wait_for(
+        lambda: query("SELECT 1 FROM cases WHERE id = ? AND attention IS NOT NULL", case_id),
+        what="attention",
+    )
     wait_for(lambda: not query("SELECT 1 FROM outbox WHERE status = 'pending'"), what="outbox")
     assert line_stub.sent_texts(user)[-1].startswith(FOLLOW_UP)  # the bot did not answer
     assert ("bot", "handled_by", "bot", "staff") in [
-        (r["actor"], r["action"], r["from_value"], r["to_value"]) for r in query(
-            "SELECT * FROM audit_events WHERE case_id = ? ORDER BY id", case_id)]
+        (r["actor"], r["action"], r["from_value"], r["to_value"])
+        for r in query("SELECT * FROM audit_events WHERE case_id = ? ORDER BY id", case_id)
+    ]
 
 
 def test_without_consent_nothing_is_sent_and_the_case_page_says_why(
@@ -179,12 +215,16 @@ def test_without_consent_nothing_is_sent_and_the_case_page_says_why(
     assert "送信されません：見守りの連絡について本人の同意を確認していません。" in page
     before = len(line_stub.deliveries(user))
     clock.jump(hours=6)
-    wait_for(lambda: query("SELECT 1 FROM follow_ups WHERE case_id = ? AND status = 'not_sent'",
-                           case_id), what="the follow-up handled")
+    wait_for(
+        lambda: query(
+            "SELECT 1 FROM follow_ups WHERE case_id = ? AND status = 'not_sent'", case_id
+        ),
+        what="the follow-up handled",
+    )
     wait_for(lambda: not query("SELECT 1 FROM outbox WHERE status = 'pending'"), what="outbox")
     assert len(line_stub.deliveries(user)) == before and _follow_up_pushes(line_stub, user) == []
     page = client.get(url).text
-    item = page[page.index('data-follow-up="'):]
+    item = page[page.index('data-follow-up="') :]
     assert "未送信：" in item[: item.index("</li>")]
     assert "見守りの連絡について本人の同意を確認していません。" in item[: item.index("</li>")]
     assert query("SELECT status FROM cases WHERE id = ?", case_id)[0]["status"] == "follow_up_due"
@@ -199,14 +239,20 @@ def test_without_consent_nothing_is_sent_and_the_case_page_says_why(
     ],
 )
 def test_bad_follow_ups_are_refused_in_japanese(
-    client: TestClient, app: FastAPI, line_stub: LineStub, query: Query, due: str, message: str,
+    client: TestClient,
+    app: FastAPI,
+    line_stub: LineStub,
+    query: Query,
+    due: str,
+    message: str,
     error: str,
 ) -> None:
     case_id = _handed_off(client, line_stub, query, line_user_id())
     login(client, "sato")
     token = csrf_of(client)
     client.post(f"/inbox/cases/{case_id}/claim", data={"csrf": token})
-    response = client.post(f"/inbox/cases/{case_id}/follow-ups",
-                           data={"csrf": token, "due": due, "message": message})
+    response = client.post(
+        f"/inbox/cases/{case_id}/follow-ups", data={"csrf": token, "due": due, "message": message}
+    )
     assert response.status_code == 422 and error in response.text
     assert query("SELECT COUNT(*) AS n FROM follow_ups")[0]["n"] == 0

@@ -66,8 +66,6 @@ def app(template_db: Path, line_settings: Settings, triage_engine: Triage) -> Fa
     return create_app(line_settings, now=RunningClock(IN_HOURS), triage=triage_engine)
 
 
-
-
 def post(client: TestClient, stub: LineStub, *events: JSONDict) -> Any:
     body, headers = line_webhook_request(*events, channel_secret=stub.channel_secret)
     return client.post(URL, content=body, headers=headers)
@@ -271,9 +269,7 @@ def test_a_reply_of_unknown_outcome_is_delivered_exactly_once(
     user = line_user_id()
     line_stub.fail_next("/v2/bot/message/reply", 500, processed=lost == "response")
     post(client, line_stub, line_text_event(VAGUE, user_id=user))
-    wait_for(
-        lambda: query("SELECT 1 FROM outbox WHERE status = 'sent'"), what="the row to be sent"
-    )
+    wait_for(lambda: query("SELECT 1 FROM outbox WHERE status = 'sent'"), what="the row to be sent")
     assert len(line_stub.deliveries(user)) == 1
     assert line_stub.requests("/push") == []
     statuses = [r.status for r in line_stub.requests("/reply")]
@@ -374,7 +370,10 @@ def test_long_texts_are_split_on_sentences_within_line_limits(
         sender = LineSender(line_settings)
         try:
             await sender.send(
-                f"line:{user}", turn, reply_token=ReplyToken(event["replyToken"]), retry_key=retry_key
+                f"line:{user}",
+                turn,
+                reply_token=ReplyToken(event["replyToken"]),
+                retry_key=retry_key,
             )
         finally:
             await sender.aclose()

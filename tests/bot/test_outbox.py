@@ -17,7 +17,13 @@ import sqlite_utils
 import handoff
 from bot.channels import PermanentSendError, ReplyToken, Sender, TransientSendError
 from bot.messages import Outbound
-from bot.outbox import REPLY_TOKEN_REUSE, REPLY_TOKEN_TTL, Backoff, OutboxWorker, enqueue
+from bot.outbox import (
+    REPLY_TOKEN_FRESH,
+    REPLY_TOKEN_TTL,
+    Backoff,
+    OutboxWorker,
+    enqueue,
+)
 from tests.bot.helpers import RecordingSender
 from triage.assessment import Assessment
 
@@ -170,8 +176,8 @@ def test_a_channel_without_sender_waits_instead_of_dropping(db: sqlite_utils.Dat
 
 @pytest.mark.parametrize(
     ("restart_after", "token", "tried"),
-    [(5.0, "tok", True), (REPLY_TOKEN_REUSE + 1, None, False)],
-    ids=["young-token-offered-as-tried", "past-reuse-window-pushes"],
+    [(5.0, "tok", True), (REPLY_TOKEN_TTL - 1, "tok", True), (REPLY_TOKEN_TTL + 1, None, False)],
+    ids=["young-token-offered-as-tried", "until-the-ttl-offered-as-tried", "past-the-ttl-pushes"],
 )
 def test_after_a_crash_mid_send_the_retry_keeps_the_same_key(
     db: sqlite_utils.Database, restart_after: float, token: str | None, tried: bool
@@ -216,13 +222,21 @@ class SpendingSender:
         raise TransientSendError("push failed")
 
 
-def test_a_stale_reply_token_is_not_used(db: sqlite_utils.Database) -> None:
+@pytest.mark.parametrize(
+    ("age", "token"),
+    [(1.0, "tok"), (REPLY_TOKEN_FRESH - 1, "tok"), (REPLY_TOKEN_FRESH + 1, None)],
+    ids=["fresh", "still-fresh", "older-pushes"],
+)
+def test_a_first_attempt_offers_the_token_only_while_a_retry_could_reuse_it(
+    db: sqlite_utils.Database, age: float, token: str | None
+) -> None:
+    """A first try at 26 s could not be retried inside the TTL: push with the retry key."""
     clock = ManualClock()
     _put(db, A, "x", clock, reply_token="tok")
-    clock.t += REPLY_TOKEN_TTL + 1
+    clock.t += age
     sender = RecordingSender()
     asyncio.run(_worker(db, sender, clock).run_once())
-    assert sender.calls[0]["reply_token"] is None
+    assert (sender.calls[0]["reply_token"], sender.calls[0]["tried"]) == (token, False)
 
 
 def test_a_sender_bug_is_retried_not_lost(db: sqlite_utils.Database) -> None:

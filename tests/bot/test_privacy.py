@@ -52,8 +52,14 @@ def _free_port() -> int:
 class Server:
     """``tsunagu serve`` in a child process, its log in a file outside the data dir."""
 
-    def __init__(self, tmp: Path, line_stub: LineStub, telegram_stub: TelegramStub,
-                 template_db: Path, index: Path) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        line_stub: LineStub,
+        telegram_stub: TelegramStub,
+        template_db: Path,
+        index: Path,
+    ) -> None:
         self.data_dir = tmp / "data"
         self.tmp_dir = tmp / "tmp"
         self.cwd = tmp / "cwd"
@@ -64,8 +70,12 @@ class Server:
         copy_template(template_db, settings)
         add_staff(settings)
         shutil.copytree(index, self.data_dir / "index")  # no rebuild: the cached index fits
-        self.secrets = [line_stub.channel_secret, line_stub.access_token, telegram_stub.token,
-                        TG_SECRET]
+        self.secrets = [
+            line_stub.channel_secret,
+            line_stub.access_token,
+            telegram_stub.token,
+            TG_SECRET,
+        ]
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("TSUNAGU_")},
             "TSUNAGU_DATA_DIR": str(self.data_dir),
@@ -89,7 +99,11 @@ class Server:
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "bot.cli", "serve", "--port", str(self.port)],
-                env=self.env, cwd=self.cwd, stdout=out, stderr=subprocess.STDOUT)
+                env=self.env,
+                cwd=self.cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
         def up() -> bool:
             assert self.proc is not None and self.proc.poll() is None, self.log.read_text()
@@ -120,12 +134,14 @@ class Server:
 
 @pytest.fixture
 def server(
-    tmp_path: Path, line_stub: LineStub, telegram_stub: TelegramStub, template_db: Path,
+    tmp_path: Path,
+    line_stub: LineStub,
+    telegram_stub: TelegramStub,
+    template_db: Path,
     triage_engine: Triage,
 ) -> Iterator[Server]:
     assert triage_engine.index.directory is not None
-    running = Server(tmp_path, line_stub, telegram_stub, template_db,
-                     triage_engine.index.directory)
+    running = Server(tmp_path, line_stub, telegram_stub, template_db, triage_engine.index.directory)
     running.start()
     yield running
     running.stop()
@@ -143,8 +159,11 @@ def _files_holding(root: Path, needle: str, *, skip: frozenset[str] = frozenset(
 
 
 def _case_for(server: Server, ref: str) -> int:
-    rows = wait_for(lambda: server.db("SELECT id FROM cases WHERE resident_ref = ?", ref),
-                    timeout=60, what=f"a case for {ref}")
+    rows = wait_for(
+        lambda: server.db("SELECT id FROM cases WHERE resident_ref = ?", ref),
+        timeout=60,
+        what=f"a case for {ref}",
+    )
     return int(rows[0]["id"])
 
 
@@ -158,8 +177,9 @@ def test_a_marker_reaches_no_log_and_no_file_but_the_database(
     # LINE, signed, through the stub
     user = line_user_id()
     for text in (words, "担当者と話したい"):
-        body, headers = line_webhook_request(line_text_event(text, user_id=user),
-                                             channel_secret=line_stub.channel_secret)
+        body, headers = line_webhook_request(
+            line_text_event(text, user_id=user), channel_secret=line_stub.channel_secret
+        )
         assert http.post("/webhooks/line", content=body, headers=headers).status_code == 200
         line_stub.wait_for_texts(to=user, count=1, timeout=60)
     line_case = _case_for(server, f"line:{user}")
@@ -167,8 +187,11 @@ def test_a_marker_reaches_no_log_and_no_file_but_the_database(
     # Telegram, with the webhook secret
     for text in (words, "担当者と話したい"):
         update = telegram_text_update(text, user_id=TELEGRAM_CHAT)
-        response = http.post("/webhooks/telegram", content=json.dumps(update).encode(),
-                             headers=telegram_webhook_headers(TG_SECRET))
+        response = http.post(
+            "/webhooks/telegram",
+            content=json.dumps(update).encode(),
+            headers=telegram_webhook_headers(TG_SECRET),
+        )
         assert response.status_code == 200
         telegram_stub.wait_for_texts(to=TELEGRAM_CHAT, timeout=60)
     tg_case = _case_for(server, f"telegram:{TELEGRAM_CHAT}")
@@ -196,18 +219,28 @@ def test_a_marker_reaches_no_log_and_no_file_but_the_database(
     http.post(f"{url}/tags", data={"csrf": csrf, "labels": f"見守り{marker}"})
     http.post(f"{url}/plan", data={"csrf": csrf, "goals": f"目標 {marker}"})
     service = server.db("SELECT id FROM services ORDER BY id LIMIT 1")[0]["id"]
-    http.post(f"{url}/referrals", data={"csrf": csrf, "service_id": service,
-                                        "consent_confirmed": "1"})
+    http.post(
+        f"{url}/referrals", data={"csrf": csrf, "service_id": service, "consent_confirmed": "1"}
+    )
     referral = server.db("SELECT id FROM referrals WHERE case_id = ?", line_case)[0]["id"]
-    http.post(f"{url}/referrals/{referral}", data={"csrf": csrf, "status": "declined",
-                                                   "reason": f"定員 {marker}"})
+    http.post(
+        f"{url}/referrals/{referral}",
+        data={"csrf": csrf, "status": "declined", "reason": f"定員 {marker}"},
+    )
     http.post(f"{url}/consent", data={"csrf": csrf, "follow_up": "yes", "source": "phone"})
     due = (dt.datetime.now(JST) + dt.timedelta(seconds=3)).replace(tzinfo=None)
-    http.post(f"{url}/follow-ups", data={"csrf": csrf, "due": due.isoformat(timespec="seconds"),
-                                         "message": f"お元気ですか {marker}"})
+    http.post(
+        f"{url}/follow-ups",
+        data={
+            "csrf": csrf,
+            "due": due.isoformat(timespec="seconds"),
+            "message": f"お元気ですか {marker}",
+        },
+    )
     assert server.db("SELECT COUNT(*) FROM follow_ups WHERE instr(message, ?)", marker)[0][0]
-    line_stub.wait_for(lambda: any(f"お元気ですか {marker}" in t
-                                   for t in line_stub.sent_texts(user)), timeout=60)
+    line_stub.wait_for(
+        lambda: any(f"お元気ですか {marker}" in t for t in line_stub.sent_texts(user)), timeout=60
+    )
     http.post("/admin/try", data={"csrf": csrf, "text": words})
     http.get("/admin/reports")
     http.get("/admin/audit/export")
@@ -216,10 +249,18 @@ def test_a_marker_reaches_no_log_and_no_file_but_the_database(
     # the replies really went out on each channel, marker and all
     line_stub.wait_for(lambda: any(marker in t for t in line_stub.sent_texts(user)), timeout=60)
     telegram_stub.wait_for(
-        lambda: any(marker in t for t in telegram_stub.sent_texts(TELEGRAM_CHAT)), timeout=60)
-    wait_for(lambda: not server.db(
-        "SELECT 1 FROM outbox WHERE status = 'pending' UNION ALL"
-        " SELECT 1 FROM inbound_events WHERE status = 'pending'"), timeout=60, what="idle")
+        lambda: any(marker in t for t in telegram_stub.sent_texts(TELEGRAM_CHAT)), timeout=60
+    )
+    wait_for(
+        lambda: (
+            not server.db(
+                "SELECT 1 FROM outbox WHERE status = 'pending' UNION ALL"
+                " SELECT 1 FROM inbound_events WHERE status = 'pending'"
+            )
+        ),
+        timeout=60,
+        what="idle",
+    )
     http.close()
     chat.close()
     server.stop()
@@ -236,5 +277,6 @@ def test_a_marker_reaches_no_log_and_no_file_but_the_database(
     assert _files_holding(server.tmp_dir, marker) == []
     assert _files_holding(server.cwd, marker) == []
     assert sorted(p.name for p in server.data_dir.iterdir()) == sorted(
-        {"index", *(n for n in DATABASE_FILES if (server.data_dir / n).exists())})
+        {"index", *(n for n in DATABASE_FILES if (server.data_dir / n).exists())}
+    )
     assert not re.search(r"Traceback", log)

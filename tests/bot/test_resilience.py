@@ -151,8 +151,9 @@ def test_five_sigkills_while_2000_events_are_in_flight(
             line_server.kill()
             db = open_database(settings.db_path)
             backlog.append(
-                db.execute("SELECT COUNT(*) FROM inbound_events WHERE status = 'pending'")
-                .fetchone()[0]
+                db.execute(
+                    "SELECT COUNT(*) FROM inbound_events WHERE status = 'pending'"
+                ).fetchone()[0]
             )
             db.conn.close()
             line_server.start()
@@ -261,4 +262,3 @@ def _post_in_order(url: str, secret: str, users: list[str], per_user: int) -> in
 
     asyncio.run(all_users())
     return acked
-

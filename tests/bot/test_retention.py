@@ -39,36 +39,66 @@ def _stamp(when: dt.datetime) -> str:
     return when.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
-def _case(db: sqlite_utils.Database, ref: str, mark: str, opened: dt.datetime,
-          *codes: str) -> handoff.Case:
+def _case(
+    db: sqlite_utils.Database, ref: str, mark: str, opened: dt.datetime, *codes: str
+) -> handoff.Case:
     a = assessment(f"{mark} 母の介護がつらい", *codes)
-    a = a.model_copy(update={"services": [ServiceMatch(
-        service_id="svc", name="窓口", organization="市", categories=list(codes), score=0.8,
-        reason=f"「{mark} 母の介護がつらい」という相談は…")]})
-    case = handoff.open_case(
-        db, resident_ref=ref, channel=ref.split(":")[0], assessment=a,
-        consent=handoff.Consent(share_with_staff=True), urgent=False,
-        transcript=[handoff.TranscriptEntry(role="resident", text=f"{mark} 相談です", at=opened)],
-        language="ja", at=opened,
+    a = a.model_copy(
+        update={
+            "services": [
+                ServiceMatch(
+                    service_id="svc",
+                    name="窓口",
+                    organization="市",
+                    categories=list(codes),
+                    score=0.8,
+                    reason=f"「{mark} 母の介護がつらい」という相談は…",
+                )
+            ]
+        }
     )
-    handoff.append_message(db, case.id, "bot", f"{mark} 受け止めました",
-                           at=opened + dt.timedelta(minutes=1))
-    handoff.append_message(db, case.id, "staff", f"{mark} 担当です",
-                           at=opened + dt.timedelta(minutes=12))
-    handoff.add_note(db, case.id, f"{mark} 内部メモ", author="sato",
-                     at=opened + dt.timedelta(minutes=13))
+    case = handoff.open_case(
+        db,
+        resident_ref=ref,
+        channel=ref.split(":")[0],
+        assessment=a,
+        consent=handoff.Consent(share_with_staff=True),
+        urgent=False,
+        transcript=[handoff.TranscriptEntry(role="resident", text=f"{mark} 相談です", at=opened)],
+        language="ja",
+        at=opened,
+    )
+    handoff.append_message(
+        db, case.id, "bot", f"{mark} 受け止めました", at=opened + dt.timedelta(minutes=1)
+    )
+    handoff.append_message(
+        db, case.id, "staff", f"{mark} 担当です", at=opened + dt.timedelta(minutes=12)
+    )
+    handoff.add_note(
+        db, case.id, f"{mark} 内部メモ", author="sato", at=opened + dt.timedelta(minutes=13)
+    )
     # what staff write about the household elsewhere (seeded as rows: the casework API's own
     # rules, consent and deadlines, are tested with it)
     at = _stamp(opened + dt.timedelta(days=1))
-    db.execute("UPDATE cases SET labels = ? WHERE id = ?", [json.dumps([f"{mark} 見守り"]),
-                                                            case.id])
-    db.execute("INSERT INTO follow_ups (case_id, due_at, message, status, created_by, created_at)"
-               " VALUES (?, ?, ?, 'sent', 'sato', ?)", [case.id, at, f"{mark} お元気ですか", at])
-    db.execute("INSERT INTO referrals (case_id, service_id, service_name, status, reason, due_at,"
-               " created_by, created_at, updated_at) VALUES (?, 'svc', '窓口', 'declined', ?, ?,"
-               " 'sato', ?, ?)", [case.id, f"{mark} 定員のため", at, at, at])
-    db.execute("INSERT INTO support_plans (case_id, goals, agencies, updated_by, updated_at)"
-               " VALUES (?, ?, '[\"org\"]', 'sato', ?)", [case.id, json.dumps([f"{mark} 目標"]), at])
+    db.execute(
+        "UPDATE cases SET labels = ? WHERE id = ?", [json.dumps([f"{mark} 見守り"]), case.id]
+    )
+    db.execute(
+        "INSERT INTO follow_ups (case_id, due_at, message, status, created_by, created_at)"
+        " VALUES (?, ?, ?, 'sent', 'sato', ?)",
+        [case.id, at, f"{mark} お元気ですか", at],
+    )
+    db.execute(
+        "INSERT INTO referrals (case_id, service_id, service_name, status, reason, due_at,"
+        " created_by, created_at, updated_at) VALUES (?, 'svc', '窓口', 'declined', ?, ?,"
+        " 'sato', ?, ?)",
+        [case.id, f"{mark} 定員のため", at, at, at],
+    )
+    db.execute(
+        "INSERT INTO support_plans (case_id, goals, agencies, updated_by, updated_at)"
+        " VALUES (?, ?, '[\"org\"]', 'sato', ?)",
+        [case.id, json.dumps([f"{mark} 目標"]), at],
+    )
     return case
 
 
@@ -77,24 +107,39 @@ def _close(db: sqlite_utils.Database, case: handoff.Case, at: dt.datetime) -> No
     handoff.change_status(db, case.id, "closed", actor="sato", reason="支援につながった", at=at)
 
 
-def _conversation(db: sqlite_utils.Database, ref: str, updated: dt.datetime,
-                  lines: list[tuple[str, dt.datetime]], start_after: int = 0) -> None:
+def _conversation(
+    db: sqlite_utils.Database,
+    ref: str,
+    updated: dt.datetime,
+    lines: list[tuple[str, dt.datetime]],
+    start_after: int = 0,
+) -> None:
     ids = []
     for text, at in lines:
-        cur = db.execute("INSERT INTO conversation_messages (resident_ref, role, text, at)"
-                         " VALUES (?, 'resident', ?, ?)", [ref, text, _stamp(at)])
+        cur = db.execute(
+            "INSERT INTO conversation_messages (resident_ref, role, text, at)"
+            " VALUES (?, 'resident', ?, ?)",
+            [ref, text, _stamp(at)],
+        )
         ids.append(cur.lastrowid)
     start = ids[start_after - 1] if start_after else 0
     db.execute(
         "INSERT INTO conversations (resident_ref, channel, state, assessment, consultation_start,"
         " created_at, updated_at) VALUES (?, ?, 'listening', ?, ?, ?, ?)",
-        [ref, ref.split(":")[0], assessment(lines[-1][0]).model_dump_json(), start,
-         _stamp(updated), _stamp(updated)],
+        [
+            ref,
+            ref.split(":")[0],
+            assessment(lines[-1][0]).model_dump_json(),
+            start,
+            _stamp(updated),
+            _stamp(updated),
+        ],
     )
 
 
-def _event(db: sqlite_utils.Database, ref: str, text: str, at: dt.datetime, status: str,
-           n: list[int]) -> None:
+def _event(
+    db: sqlite_utils.Database, ref: str, text: str, at: dt.datetime, status: str, n: list[int]
+) -> None:
     n[0] += 1
     db.execute(
         "INSERT INTO inbound_events (channel, channel_event_id, resident_ref, kind, text,"
@@ -103,20 +148,30 @@ def _event(db: sqlite_utils.Database, ref: str, text: str, at: dt.datetime, stat
     )
 
 
-def _outbox(db: sqlite_utils.Database, ref: str, text: str, at: dt.datetime, status: str,
-            n: list[int]) -> None:
+def _outbox(
+    db: sqlite_utils.Database, ref: str, text: str, at: dt.datetime, status: str, n: list[int]
+) -> None:
     n[0] += 1
     db.execute(
         "INSERT INTO outbox (resident_ref, channel, payload, retry_key, status,"
         " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [ref, ref.split(":")[0], json.dumps([{"text": text, "choices": []}]), f"rk-{n[0]}",
-         status, at.timestamp(), at.timestamp()],
+        [
+            ref,
+            ref.split(":")[0],
+            json.dumps([{"text": text, "choices": []}]),
+            f"rk-{n[0]}",
+            status,
+            at.timestamp(),
+            at.timestamp(),
+        ],
     )
 
 
 def _webchat(db: sqlite_utils.Database, session: str, text: str, at: dt.datetime) -> None:
-    db.execute("INSERT INTO webchat_messages (session, role, text, at) VALUES (?, 'resident', ?, ?)",
-               [session, text, at.timestamp()])
+    db.execute(
+        "INSERT INTO webchat_messages (session, role, text, at) VALUES (?, 'resident', ?, ?)",
+        [session, text, at.timestamp()],
+    )
 
 
 WEB_OLD = "web:" + "a" * 32
@@ -137,8 +192,13 @@ def seeded(db: sqlite_utils.Database) -> sqlite_utils.Database:
         _conversation(db, "line:Uold", ago(400), [(f"{OLD} 相談です", ago(500))])
         _conversation(db, "line:Uidle", ago(380), [(f"{OLD} ひとこと", ago(390))])
         _conversation(db, WEB_OPEN, ago(1), [(f"{KEEP} 古い行", ago(600))])
-        _conversation(db, "line:Uback", ago(1), [(f"{OLD} 前の相談", ago(700)),
-                                                 (f"{KEEP} 今の相談", ago(1))], start_after=1)
+        _conversation(
+            db,
+            "line:Uback",
+            ago(1),
+            [(f"{OLD} 前の相談", ago(700)), (f"{KEEP} 今の相談", ago(1))],
+            start_after=1,
+        )
         _event(db, "line:Uold", f"{OLD} 相談です", ago(500), "done", n)
         _event(db, "line:Uidle", f"{OLD} 失敗", ago(390), "failed", n)
         _event(db, "line:Upending", f"{KEEP} まだ", ago(400), "pending", n)
@@ -158,13 +218,18 @@ def occurrences(db_path: Path, mark: str) -> dict[str, int]:
     conn = sqlite3.connect(db_path)
     try:
         out: dict[str, int] = {}
-        tables = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
         for table in tables:
             cols = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
             where = " OR ".join(f'instr(CAST("{c}" AS TEXT), ?) > 0' for c in cols)
-            count = conn.execute(f'SELECT COUNT(*) FROM "{table}" WHERE {where}',
-                                 [mark] * len(cols)).fetchone()[0]
+            count = conn.execute(
+                f'SELECT COUNT(*) FROM "{table}" WHERE {where}', [mark] * len(cols)
+            ).fetchone()[0]
             if count:
                 out[table] = count
         return out
@@ -174,8 +239,7 @@ def occurrences(db_path: Path, mark: str) -> dict[str, int]:
 
 def _report(db: sqlite_utils.Database) -> reports.Report:
     today = NOW.astimezone(JST).date()
-    return reports.build(db, today - dt.timedelta(days=800), today, tz=JST, group="month",
-                         now=NOW)
+    return reports.build(db, today - dt.timedelta(days=800), today, tz=JST, group="month", now=NOW)
 
 
 def test_purge_removes_exactly_what_is_past_the_period(seeded: sqlite_utils.Database) -> None:
@@ -188,9 +252,17 @@ def test_purge_removes_exactly_what_is_past_the_period(seeded: sqlite_utils.Data
     report = purge(db, older_than_days=365, now=NOW, actor="cli")
 
     assert report.counts() == {
-        "cases": 1, "case_messages": 3, "case_notes": 1, "follow_ups": 1, "referral_reasons": 1,
-        "support_plans": 1, "inbound_events": 2, "outbox_rows": 2, "conversations": 2,
-        "conversation_messages": 3, "webchat_messages": 1,
+        "cases": 1,
+        "case_messages": 3,
+        "case_notes": 1,
+        "follow_ups": 1,
+        "referral_reasons": 1,
+        "support_plans": 1,
+        "inbound_events": 2,
+        "outbox_rows": 2,
+        "conversations": 2,
+        "conversation_messages": 3,
+        "webchat_messages": 1,
     }
     assert occurrences(db_path, OLD) == {}
     assert occurrences(db_path, KEEP) == kept_before
@@ -203,14 +275,21 @@ def test_purge_removes_exactly_what_is_past_the_period(seeded: sqlite_utils.Data
     assert old.assessment.text == "" and not old.assessment.categories[0].evidence
     assert [s.reason for s in old.assessment.services] == [""]
     assert [(m.role, m.text) for m in handoff.transcript(db, old.id)] == [
-        ("resident", ""), ("bot", ""), ("staff", "")]
+        ("resident", ""),
+        ("bot", ""),
+        ("staff", ""),
+    ]
     assert [n.text for n in handoff.notes(db, old.id)] == [""]
     assert old.labels == []
-    assert db.execute("SELECT message FROM follow_ups WHERE case_id = ?", [old.id]).fetchone()[0] == ""
-    assert db.execute("SELECT status, reason FROM referrals WHERE case_id = ?",
-                      [old.id]).fetchone() == ("declined", None)
-    assert db.execute("SELECT goals, agencies FROM support_plans WHERE case_id = ?",
-                      [old.id]).fetchone() == ("[]", '["org"]')
+    assert (
+        db.execute("SELECT message FROM follow_ups WHERE case_id = ?", [old.id]).fetchone()[0] == ""
+    )
+    assert db.execute(
+        "SELECT status, reason FROM referrals WHERE case_id = ?", [old.id]
+    ).fetchone() == ("declined", None)
+    assert db.execute(
+        "SELECT goals, agencies FROM support_plans WHERE case_id = ?", [old.id]
+    ).fetchone() == ("[]", '["org"]')
     # the audit trail of the case is whole, and the purge itself is in the log
     assert [e.action for e in handoff.audit_trail(db, old.id)][:1] == ["opened"]
     event = db.execute("SELECT actor, detail FROM audit_events WHERE action = 'purge'").fetchall()
@@ -231,21 +310,26 @@ def test_a_dry_run_counts_and_changes_nothing(seeded: sqlite_utils.Database) -> 
     report = purge(seeded, older_than_days=365, now=NOW, dry_run=True)
     assert report.counts()["cases"] == 1 and report.counts()["outbox_rows"] == 2
     assert occurrences(db_path, OLD) == old_before
-    assert seeded.execute("SELECT COUNT(*) FROM audit_events WHERE action = 'purge'"
-                          ).fetchone()[0] == 0
+    assert (
+        seeded.execute("SELECT COUNT(*) FROM audit_events WHERE action = 'purge'").fetchone()[0]
+        == 0
+    )
 
 
 def test_the_purge_is_one_transaction(seeded: sqlite_utils.Database) -> None:
     """A failure at the last step (here: the outbox refuses deletes) undoes all of it."""
     db_path = Path(seeded.conn.execute("PRAGMA database_list").fetchone()[2])
     before = occurrences(db_path, OLD)
-    seeded.execute("CREATE TRIGGER test_outbox_stuck BEFORE DELETE ON outbox"
-                   " BEGIN SELECT RAISE(ABORT, 'disk trouble'); END")
+    seeded.execute(
+        "CREATE TRIGGER test_outbox_stuck BEFORE DELETE ON outbox"
+        " BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
+    )
     with pytest.raises(sqlite3.IntegrityError, match="disk trouble"):
         purge(seeded, older_than_days=365, now=NOW)
     assert occurrences(db_path, OLD) == before
-    assert "purged" not in {c.resident_ref.split(":")[1]
-                            for c in handoff.queue(seeded, include_closed=True)}
+    assert "purged" not in {
+        c.resident_ref.split(":")[1] for c in handoff.queue(seeded, include_closed=True)
+    }
 
 
 def test_a_longer_period_keeps_more(seeded: sqlite_utils.Database) -> None:
@@ -259,17 +343,38 @@ def test_the_command_uses_the_setting_and_prints_the_counts(
 ) -> None:
     db_path = Path(seeded.conn.execute("PRAGMA database_list").fetchone()[2])
     seeded.conn.close()
-    env = {"TSUNAGU_DATA_DIR": str(db_path.parent), "TSUNAGU_RETENTION_DAYS": "365",
-           "PATH": "/usr/bin:/bin"}
-    dry = subprocess.run([sys.executable, "-m", "bot.cli", "purge", "--dry-run"], env=env,
-                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    env = {
+        "TSUNAGU_DATA_DIR": str(db_path.parent),
+        "TSUNAGU_RETENTION_DAYS": "365",
+        "PATH": "/usr/bin:/bin",
+    }
+    dry = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "purge", "--dry-run"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert dry.returncode == 0, dry.stderr
     assert "would remove what is older than 365 days" in dry.stdout
     assert "  cases: 1" in dry.stdout
-    done = subprocess.run([sys.executable, "-m", "bot.cli", "purge", "--older-than", "365"],
-                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "purge", "--older-than", "365"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0 and "removed" in done.stdout and "  outbox_rows: 2" in done.stdout
     assert occurrences(db_path, OLD) == {}
-    bad = subprocess.run([sys.executable, "-m", "bot.cli", "purge", "--older-than", "0"],
-                         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "purge", "--older-than", "0"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr

@@ -97,8 +97,9 @@ def test_anonymous_visitors_are_sent_to_login_or_refused(app: FastAPI, client: T
             page = client.get(url, headers=HTML, follow_redirects=False)
             assert page.status_code == 303, (method, path, page.status_code)
             assert page.headers["location"].startswith("/inbox/login")
-        response = client.request(method, url, data={"csrf": "x"} if method == "POST" else None,
-                                  follow_redirects=False)
+        response = client.request(
+            method, url, data={"csrf": "x"} if method == "POST" else None, follow_redirects=False
+        )
         assert response.status_code == 401, (method, path, response.status_code)
         checked += 1
     assert checked > 20

@@ -77,12 +77,15 @@ def _db_path(app: FastAPI) -> Path:
 
 BIG = b"x" * (LIMIT + 1)
 ROUTES = {
-    "line webhook": ("/webhooks/line", {"x-line-signature": "c2ln",
-                                        "content-type": "application/json"}),
-    "telegram webhook": ("/webhooks/telegram", {"x-telegram-bot-api-secret-token": TG_SECRET,
-                                                "content-type": "application/json"}),
-    "web chat": ("/chat/messages",
-                 {"content-type": "application/x-www-form-urlencoded", **HTML}),
+    "line webhook": (
+        "/webhooks/line",
+        {"x-line-signature": "c2ln", "content-type": "application/json"},
+    ),
+    "telegram webhook": (
+        "/webhooks/telegram",
+        {"x-telegram-bot-api-secret-token": TG_SECRET, "content-type": "application/json"},
+    ),
+    "web chat": ("/chat/messages", {"content-type": "application/x-www-form-urlencoded", **HTML}),
     "login": ("/inbox/login", {"content-type": "application/x-www-form-urlencoded", **HTML}),
 }
 
@@ -111,24 +114,36 @@ def test_the_default_limit_fits_the_longest_message_we_accept(
     with TestClient(app) as client:
         client.get("/chat")
         response = client.post(
-            "/chat/messages", data={"client_id": "under-the-limit", "text": "😀" * 20_000},
+            "/chat/messages",
+            data={"client_id": "under-the-limit", "text": "😀" * 20_000},
             headers={"Accept": "application/json"},
         )
         assert response.status_code == 202
-        assert client.post("/chat/messages", data={"client_id": "over-the-limit", "text": "😀" * 20_001},
-                           headers={"Accept": "application/json"}).status_code == 413
+        assert (
+            client.post(
+                "/chat/messages",
+                data={"client_id": "over-the-limit", "text": "😀" * 20_001},
+                headers={"Accept": "application/json"},
+            ).status_code
+            == 413
+        )
 
 
 def test_the_kb_import_may_be_larger_but_not_unbounded(app: FastAPI, client: TestClient) -> None:
     csrf = login(client, "kanri")
     sheet = b"id,organization_id,name\r\n" + b"svc-x,org,\xe5\x90\x8d\r\n" * 15_000  # ~300 KB
     assert LIMIT < len(sheet) < IMPORT_LIMIT
-    ok = client.post("/admin/import", data={"csrf": csrf},
-                     files={"files": ("services.csv", sheet, "text/csv")})
+    ok = client.post(
+        "/admin/import", data={"csrf": csrf}, files={"files": ("services.csv", sheet, "text/csv")}
+    )
     assert ok.status_code == 422 and "services.csv" in ok.text  # read and judged
     before = table_counts(_db_path(app))
-    big = client.post("/admin/import", data={"csrf": csrf},
-                      files={"files": ("services.csv", sheet * 2, "text/csv")}, headers=HTML)
+    big = client.post(
+        "/admin/import",
+        data={"csrf": csrf},
+        files={"files": ("services.csv", sheet * 2, "text/csv")},
+        headers=HTML,
+    )
     assert big.status_code == 413
     assert changed(before, table_counts(_db_path(app))) == {}
 
@@ -235,8 +250,7 @@ def test_every_page_has_the_security_headers_and_no_inline_script(
 ) -> None:
     db = app.state.front_door.db
     case = open_case(db, "line:Uheaders", "母の介護がつらい", "elderly_care")
-    pages = ["/chat", "/inbox/login", "/healthz", "/chat/messages", "/nowhere",
-             "/static/inbox.js"]
+    pages = ["/chat", "/inbox/login", "/healthz", "/chat/messages", "/nowhere", "/static/inbox.js"]
     for path in pages:
         _check_headers(client.get(path), path)
     login(client, "kanri")
@@ -254,8 +268,10 @@ def test_every_page_has_the_security_headers_and_no_inline_script(
             assert response.headers.get("cache-control") == "no-store", path
             checked += 1
     assert checked >= 12
-    for response in (client.get(f"/inbox/cases/{case.id + 999}"),
-                     client.post("/inbox/logout", data={"csrf": "wrong"})):
+    for response in (
+        client.get(f"/inbox/cases/{case.id + 999}"),
+        client.post("/inbox/logout", data={"csrf": "wrong"}),
+    ):
         _check_headers(response, "error")
 
 
@@ -308,9 +324,12 @@ def test_cookies_are_httponly_samesite_and_secure_over_https(
         assert token is not None
         # sent by hand: over plain http the client itself would hold back a Secure cookie
         value = login_csrf.split(";")[0].split("=", 1)[1]
-        response = client.post("/inbox/login", follow_redirects=False, data={
-            "name": "sato", "password": PASSWORD, "csrf": token.group(1)},
-            headers={"Cookie": f"tsunagu_login_csrf={value}"})
+        response = client.post(
+            "/inbox/login",
+            follow_redirects=False,
+            data={"name": "sato", "password": PASSWORD, "csrf": token.group(1)},
+            headers={"Cookie": f"tsunagu_login_csrf={value}"},
+        )
         session = _cookie(response, STAFF_COOKIE)
     for cookie in (chat, login_csrf, session):
         flags = _flags(cookie)
@@ -363,8 +382,11 @@ def _fail_login(client: TestClient, name: str) -> int:
     page = client.get("/inbox/login")
     token = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert token is not None
-    response = client.post("/inbox/login", data={
-        "name": name, "password": "not the password", "csrf": token.group(1)}, headers=HTML)
+    response = client.post(
+        "/inbox/login",
+        data={"name": name, "password": "not the password", "csrf": token.group(1)},
+        headers=HTML,
+    )
     return response.status_code
 
 
@@ -377,8 +399,9 @@ def test_failed_logins_are_throttled_per_client_address(
         # spread over names, so no single account reaches its own lockout
         codes = [_fail_login(attacker, name) for name in ("sato", "tanaka", "kanri", "nobody")]
         assert codes == [401, 401, 401, 401]
-        throttled = attacker.post("/inbox/login", data={
-            "name": "sato", "password": PASSWORD, "csrf": "x"}, headers=HTML)
+        throttled = attacker.post(
+            "/inbox/login", data={"name": "sato", "password": PASSWORD, "csrf": "x"}, headers=HTML
+        )
         assert throttled.status_code == 429 and "しばらく" in throttled.text
         assert 1 <= int(throttled.headers["retry-after"]) <= 61
         again = attacker.post("/inbox/login", data={"name": "sato", "password": PASSWORD})

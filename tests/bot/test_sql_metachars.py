@@ -66,8 +66,11 @@ def scan(where: str, source: str) -> set[tuple[str, str]]:
         if isinstance(node, ast.JoinedStr):
             literal = "".join(v.value for v in node.values if isinstance(v, ast.Constant))
             if _SQL.search(literal):
-                found |= {(where, ast.unparse(v.value)) for v in node.values
-                          if isinstance(v, ast.FormattedValue)}
+                found |= {
+                    (where, ast.unparse(v.value))
+                    for v in node.values
+                    if isinstance(v, ast.FormattedValue)
+                }
         elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
             if _is_text(node.left) and _SQL.search(node.left.value):  # type: ignore[attr-defined]
                 found.add((where, "% formatting"))
@@ -77,9 +80,13 @@ def scan(where: str, source: str) -> set[tuple[str, str]]:
                 found |= {(where, ast.unparse(s)) for s in sides if not _is_text(s)}
         elif isinstance(node, ast.AugAssign) and ast.unparse(node.target) == "sql":
             found.add((where, "sql"))
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-              and node.func.attr == "format" and _is_text(node.func.value)
-              and _SQL.search(node.func.value.value)):  # type: ignore[attr-defined]
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "format"
+            and _is_text(node.func.value)
+            and _SQL.search(node.func.value.value)
+        ):  # type: ignore[attr-defined]
             found.add((where, ".format()"))
     return found
 
@@ -98,9 +105,13 @@ def _where_appends() -> list[tuple[str, str]]:
     for package in PACKAGES:
         for path in sorted((REPO / package).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                        and node.func.attr == "append" and ast.unparse(node.func.value) == "where"
-                        and not all(_is_text(a) for a in node.args)):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "append"
+                    and ast.unparse(node.func.value) == "where"
+                    and not all(_is_text(a) for a in node.args)
+                ):
                     out.append((str(path.relative_to(REPO)), ast.unparse(node)))
     return out
 
@@ -129,13 +140,17 @@ def test_sql_is_never_built_from_values() -> None:
 def test_the_scan_finds_what_it_looks_for() -> None:
     """The scanner itself: a value formatted into SQL is caught, four ways."""
     bad = (
-        'db.execute(f"SELECT * FROM staff WHERE name = \'{name}\'")\n'
+        "db.execute(f\"SELECT * FROM staff WHERE name = '{name}'\")\n"
         'db.execute("DELETE FROM cases WHERE id = %s" % case_id)\n'
         'db.execute("UPDATE cases SET status = \'" + status + "\'")\n'
         'db.execute("SELECT * FROM cases WHERE id = {}".format(case_id))\n'
     )
-    assert scan("x.py", bad) == {("x.py", "name"), ("x.py", "% formatting"), ("x.py", "status"),
-                                 ("x.py", ".format()")}
+    assert scan("x.py", bad) == {
+        ("x.py", "name"),
+        ("x.py", "% formatting"),
+        ("x.py", "status"),
+        ("x.py", ".format()"),
+    }
 
 
 # -- metacharacters through every search and filter -----------------------------------------
@@ -165,8 +180,9 @@ def app(
     telegram_stub: TelegramStub,
     triage_engine: Triage,
 ) -> FastAPI:
-    return build_app(template_db, all_channels(tmp_path / "data", line_stub, telegram_stub),
-                     triage_engine)
+    return build_app(
+        template_db, all_channels(tmp_path / "data", line_stub, telegram_stub), triage_engine
+    )
 
 
 def _schema(db_path: Path) -> list[tuple[str, str]]:
@@ -195,9 +211,17 @@ def test_metacharacters_through_every_search_and_filter(
     orgs = {o.id: o.name for o in store.organizations()}
     # what the search reads, as plain text: a literal match must be found, nothing more
     kb_text = "\n".join(
-        " ".join([sv.id, sv.name, sv.description, orgs.get(sv.organization_id, ""),
-                  *(c.text for c in sv.example_concerns)])
-        for sv in store.services(include_retired=True)).lower()
+        " ".join(
+            [
+                sv.id,
+                sv.name,
+                sv.description,
+                orgs.get(sv.organization_id, ""),
+                *(c.text for c in sv.example_concerns),
+            ]
+        )
+        for sv in store.services(include_retired=True)
+    ).lower()
     before = table_counts(db_path)
     for value in METACHARS:
         for path in ("/inbox", "/inbox/queue"):
@@ -241,8 +265,12 @@ def test_metacharacters_are_stored_verbatim(
     csrf = login(client, "kanri")
     for value in METACHARS:
         text = f"メモ {value}"
-        assert client.post(f"/inbox/cases/{case.id}/notes",
-                           data={"csrf": csrf, "text": text}).status_code == 200
+        assert (
+            client.post(
+                f"/inbox/cases/{case.id}/notes", data={"csrf": csrf, "text": text}
+            ).status_code
+            == 200
+        )
     notes = [r["text"] for r in query("SELECT text FROM case_notes WHERE case_id = ?", case.id)]
     assert notes == [f"メモ {v}".strip() for v in METACHARS]
     assert query("SELECT text FROM case_messages WHERE case_id = ?", case.id)[0][0] == METACHARS[2]

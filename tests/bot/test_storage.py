@@ -56,7 +56,13 @@ def run(
     stdin: str = "",
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        args, env=env, cwd=cwd, input=stdin, capture_output=True, text=True, timeout=180,
+        args,
+        env=env,
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=180,
         preexec_fn=preexec,
     )
 
@@ -64,8 +70,9 @@ def run(
 def _can_unshare() -> bool:
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         return False
-    probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"],
-                           capture_output=True)
+    probe = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "true"], capture_output=True
+    )
     return probe.returncode == 0
 
 
@@ -75,8 +82,19 @@ UNSHARE = _can_unshare()
 def in_tmpfs(data_dir: Path, options: str, args: list[str]) -> list[str]:
     """``args`` run in a private mount namespace with a tmpfs (``options``) at ``data_dir``."""
     script = 'mount -t tmpfs -o "$1" tsunagu-test "$2" && shift 2 && exec "$@"'
-    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
-            options, str(data_dir), *args]
+    return [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+        "sh",
+        options,
+        str(data_dir),
+        *args,
+    ]
 
 
 def _file_limit(limit: int) -> Callable[[], None]:
@@ -146,10 +164,16 @@ def test_a_full_disk_at_the_first_start_leaves_no_half_written_database(
         assert _leftovers(data_dir) == []
     else:
         # the tmpfs goes with the child's namespace: list what it held from inside it
-        listing = ["sh", "-c", '"$@"; code=$?; echo "left:$(ls -A "$0")" >&2; exit $code',
-                   str(data_dir), *args]
-        result = run(in_tmpfs(data_dir, f"size={SMALL_LIMIT}", listing), _env(data_dir),
-                     cwd=tmp_path)
+        listing = [
+            "sh",
+            "-c",
+            '"$@"; code=$?; echo "left:$(ls -A "$0")" >&2; exit $code',
+            str(data_dir),
+            *args,
+        ]
+        result = run(
+            in_tmpfs(data_dir, f"size={SMALL_LIMIT}", listing), _env(data_dir), cwd=tmp_path
+        )
         assert result.stderr.rstrip().splitlines()[-1] == "left:"  # nothing at all
     _clean_failure(result, f"error: cannot create the database {data_dir / 'tsunagu.db'}:")
     assert "full" in result.stderr or "file size limit" in result.stderr
@@ -157,10 +181,15 @@ def test_a_full_disk_at_the_first_start_leaves_no_half_written_database(
 
 def test_a_disk_already_full_is_caught_by_the_probe(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    result = run(_tsunagu("serve", "--port", "9"), _env(data_dir), cwd=tmp_path,
-                 preexec=_file_limit(16 * 1024))
-    _clean_failure(result, f"error: cannot write to the data directory {data_dir}:",
-                   "file size limit")
+    result = run(
+        _tsunagu("serve", "--port", "9"),
+        _env(data_dir),
+        cwd=tmp_path,
+        preexec=_file_limit(16 * 1024),
+    )
+    _clean_failure(
+        result, f"error: cannot write to the data directory {data_dir}:", "file size limit"
+    )
     assert PROBE_NAME not in _leftovers(data_dir)
 
 
@@ -169,12 +198,21 @@ def test_after_a_failed_first_start_the_next_one_builds_the_database_whole(
 ) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    failed = run(_tsunagu("staff", "add", "kanri", "--role", "admin"), _env(data_dir),
-                 cwd=tmp_path, stdin="a long password 1\n", preexec=_file_limit(SMALL_LIMIT))
+    failed = run(
+        _tsunagu("staff", "add", "kanri", "--role", "admin"),
+        _env(data_dir),
+        cwd=tmp_path,
+        stdin="a long password 1\n",
+        preexec=_file_limit(SMALL_LIMIT),
+    )
     _clean_failure(failed, "cannot create the database")
     assert _leftovers(data_dir) == []
-    ok = run(_tsunagu("staff", "add", "kanri", "--role", "admin"), _env(data_dir),
-             cwd=tmp_path, stdin="a long password 1\n")
+    ok = run(
+        _tsunagu("staff", "add", "kanri", "--role", "admin"),
+        _env(data_dir),
+        cwd=tmp_path,
+        stdin="a long password 1\n",
+    )
     assert ok.returncode == 0, ok.stderr
     conn = sqlite3.connect(data_dir / "tsunagu.db")
     try:
@@ -194,8 +232,11 @@ def test_a_damaged_database_is_named_and_left_alone(tmp_path: Path) -> None:
     damaged = b"this is not SQLite at all " * 200
     (data_dir / "tsunagu.db").write_bytes(damaged)
     result = run(_tsunagu("serve", "--port", "9"), _env(data_dir), cwd=tmp_path)
-    _clean_failure(result, f"error: cannot open the database {data_dir / 'tsunagu.db'}",
-                   "not a tsunagu database (damaged?)")
+    _clean_failure(
+        result,
+        f"error: cannot open the database {data_dir / 'tsunagu.db'}",
+        "not a tsunagu database (damaged?)",
+    )
     assert (data_dir / "tsunagu.db").read_bytes() == damaged
 
 
@@ -243,10 +284,15 @@ def serve(tmp_path: Path) -> Iterator[Callable[[Path], tuple[str, Path]]]:
         port = _free_port()
         log = tmp_path / f"serve-{port}.log"
         with log.open("wb") as out:
-            procs.append(subprocess.Popen(
-                _tsunagu("serve", "--port", str(port)), env=_env(data_dir), cwd=tmp_path,
-                stdout=out, stderr=subprocess.STDOUT,
-            ))
+            procs.append(
+                subprocess.Popen(
+                    _tsunagu("serve", "--port", str(port)),
+                    env=_env(data_dir),
+                    cwd=tmp_path,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            )
         url = f"http://127.0.0.1:{port}"
 
         def healthy() -> bool:

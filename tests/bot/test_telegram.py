@@ -60,8 +60,6 @@ def app(template_db: Path, tg_settings: Settings, triage_engine: Triage) -> Fast
     return create_app(tg_settings, now=RunningClock(IN_HOURS), triage=triage_engine)
 
 
-
-
 def post(client: TestClient, update: JSONDict, secret: str | None = SECRET) -> Any:
     return client.post(
         URL, content=json.dumps(update).encode(), headers=telegram_webhook_headers(secret)

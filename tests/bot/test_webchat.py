@@ -31,7 +31,6 @@ def app(template_db: Path, settings: Settings, triage_engine: Triage) -> FastAPI
     return create_app(settings, now=RunningClock(IN_HOURS), triage=triage_engine)
 
 
-
 def _bot_messages(client: TestClient) -> list[dict[str, object]]:
     messages = client.get("/chat/messages").json()["messages"]
     return [m for m in messages if m["role"] == "bot"]

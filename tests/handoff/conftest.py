@@ -60,17 +60,22 @@ def open_case(kb_db: sqlite_utils.Database) -> OpenCase:
         nonlocal count
         count += 1
         assessment = Assessment(
-            text="…", language="ja",
+            text="…",
+            language="ja",
             categories=[CategoryFinding(code=c, label=c, score=0.9) for c in codes],
             crisis=CrisisFinding(type=crisis) if crisis else None,
             complex=len(codes) >= 2,
         )
         case = handoff.open_case(
-            kb_db, resident_ref=f"line:U{count:04d}", channel="line", assessment=assessment,
+            kb_db,
+            resident_ref=f"line:U{count:04d}",
+            channel="line",
+            assessment=assessment,
             consent=handoff.Consent(share_with_staff=True, share_with_agencies=agencies),
             urgent=crisis is not None,
             transcript=[handoff.TranscriptEntry(role="resident", text="母の介護がつらい", at=at)],
-            language="ja", at=at,
+            language="ja",
+            at=at,
         )
         if claim:
             case = handoff.claim(kb_db, case.id, actor="sato", at=at)

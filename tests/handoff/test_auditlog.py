@@ -29,8 +29,16 @@ def db(tmp_path: Path) -> sqlite_utils.Database:
     database = open_database(tmp_path / "audit.db")
     handoff.migrate(database)
     for day in range(5):
-        handoff.audit(database, None, actor="sato", action="login", from_value=None,
-                      to_value=None, detail={"n": day}, at=T + dt.timedelta(days=day))
+        handoff.audit(
+            database,
+            None,
+            actor="sato",
+            action="login",
+            from_value=None,
+            to_value=None,
+            detail={"n": day},
+            at=T + dt.timedelta(days=day),
+        )
     return database
 
 
@@ -59,16 +67,27 @@ def test_a_case_cannot_be_deleted_out_from_under_its_trail(db: sqlite_utils.Data
     from triage.assessment import Assessment
 
     case = handoff.open_case(
-        db, resident_ref="line:U1", channel="line", assessment=Assessment(text="", language="ja"),
-        consent=handoff.Consent(), urgent=False, transcript=[], language="ja", at=T)
+        db,
+        resident_ref="line:U1",
+        channel="line",
+        assessment=Assessment(text="", language="ja"),
+        consent=handoff.Consent(),
+        urgent=False,
+        transcript=[],
+        language="ja",
+        at=T,
+    )
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         db.execute("DELETE FROM cases WHERE id = ?", [case.id])
     assert handoff.get_case(db, case.id).id == case.id
 
 
 def test_no_code_updates_or_deletes_audit_rows() -> None:
-    pattern = re.compile(r"(UPDATE\s+audit_events|DELETE\s+FROM\s+audit_events|"
-                         r"DELETE\s+FROM\s+cases\b|\[\"audit_events\"\]\.(update|delete))", re.I)
+    pattern = re.compile(
+        r"(UPDATE\s+audit_events|DELETE\s+FROM\s+audit_events|"
+        r"DELETE\s+FROM\s+cases\b|\[\"audit_events\"\]\.(update|delete))",
+        re.I,
+    )
     offenders = []
     for package in ("bot", "handoff", "knowledge", "triage"):
         for path in (REPO / package).rglob("*.py"):
@@ -104,10 +123,17 @@ def test_export_reads_page_by_page(db: sqlite_utils.Database) -> None:
 
 
 def test_cells_a_spreadsheet_would_run_are_defused(db: sqlite_utils.Database) -> None:
-    handoff.audit(db, None, actor="=HYPERLINK(\"http://x\")", action="status",
-                  from_value="+1", to_value="@SUM(A1)", at=T)
+    handoff.audit(
+        db,
+        None,
+        actor='=HYPERLINK("http://x")',
+        action="status",
+        from_value="+1",
+        to_value="@SUM(A1)",
+        at=T,
+    )
     rows = list(csv.reader(io.StringIO("".join(auditlog.export(db, "csv")).lstrip("\ufeff"))))
-    assert rows[-1][2:7] == ["'=HYPERLINK(\"http://x\")", "status", "", "'+1", "'@SUM(A1)"]
+    assert rows[-1][2:7] == ['\'=HYPERLINK("http://x")', "status", "", "'+1", "'@SUM(A1)"]
 
 
 @pytest.mark.parametrize(
@@ -122,5 +148,9 @@ def test_a_bad_export_request_says_what_is_wrong(
     db: sqlite_utils.Database, fmt: str, since: str | None, until: str | None, problem: str
 ) -> None:
     with pytest.raises(auditlog.AuditExportError, match=problem):
-        auditlog.export(db, fmt, auditlog.parse_bound(since, JST, end=False),
-                        auditlog.parse_bound(until, JST, end=True))
+        auditlog.export(
+            db,
+            fmt,
+            auditlog.parse_bound(since, JST, end=False),
+            auditlog.parse_bound(until, JST, end=True),
+        )

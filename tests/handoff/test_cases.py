@@ -189,12 +189,18 @@ def test_team_area_labels_and_writer_are_set_filtered_and_audited(
 ) -> None:
     south, north, untagged = open_case("elderly_care"), open_case("poverty"), open_case("health")
     handoff.set_team_area(kb_db, south.id, team="高齢チーム", area="南部", actor="sato", at=T0)
-    handoff.set_team_area(kb_db, north.id, team=" 生活困窮チーム ", area="北部", actor="sato",
-                          at=T0)
-    handoff.set_labels(kb_db, south.id, handoff.parse_labels("8050、 要訪問,要訪問 ｻﾛﾝ"),
-                       actor="sato", at=T0)
+    handoff.set_team_area(
+        kb_db, north.id, team=" 生活困窮チーム ", area="北部", actor="sato", at=T0
+    )
+    handoff.set_labels(
+        kb_db, south.id, handoff.parse_labels("8050、 要訪問,要訪問 ｻﾛﾝ"), actor="sato", at=T0
+    )
     case = handoff.get_case(kb_db, south.id)
-    assert (case.team, case.area, case.labels) == ("高齢チーム", "南部", ["8050", "要訪問", "サロン"])
+    assert (case.team, case.area, case.labels) == (
+        "高齢チーム",
+        "南部",
+        ["8050", "要訪問", "サロン"],
+    )
     assert handoff.get_case(kb_db, north.id).team == "生活困窮チーム"
     ids = lambda **kw: [c.id for c in handoff.queue(kb_db, **kw)]  # noqa: E731
     assert ids(area="南部") == [south.id] and ids(area="北部") == [north.id]
@@ -203,9 +209,11 @@ def test_team_area_labels_and_writer_are_set_filtered_and_audited(
     handoff.set_team_area(kb_db, south.id, team="高齢チーム", area="", actor="tanaka", at=T0)
     handoff.set_writer(kb_db, south.id, "近隣", actor="tanaka", at=T0)
     handoff.set_writer(kb_db, south.id, None, actor="tanaka", at=T0)
-    trail = [(e.actor, e.action, e.from_value, e.to_value)
-             for e in handoff.audit_trail(kb_db, south.id)
-             if e.action in ("team", "area", "labels", "writer")]
+    trail = [
+        (e.actor, e.action, e.from_value, e.to_value)
+        for e in handoff.audit_trail(kb_db, south.id)
+        if e.action in ("team", "area", "labels", "writer")
+    ]
     assert trail == [
         ("sato", "team", None, "高齢チーム"),
         ("sato", "area", None, "南部"),
@@ -220,12 +228,18 @@ def test_team_area_labels_and_writer_are_set_filtered_and_audited(
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda db, i: handoff.set_team_area(db, i, team="x" * 41, area=None, actor="s"),
-         "40文字以内"),
-        (lambda db, i: handoff.set_team_area(db, i, team="a\x07b", area=None, actor="s"),
-         "使えない文字"),
-        (lambda db, i: handoff.set_labels(db, i, [f"l{n}" for n in range(11)], actor="s"),
-         "10個まで"),
+        (
+            lambda db, i: handoff.set_team_area(db, i, team="x" * 41, area=None, actor="s"),
+            "40文字以内",
+        ),
+        (
+            lambda db, i: handoff.set_team_area(db, i, team="a\x07b", area=None, actor="s"),
+            "使えない文字",
+        ),
+        (
+            lambda db, i: handoff.set_labels(db, i, [f"l{n}" for n in range(11)], actor="s"),
+            "10個まで",
+        ),
         (lambda db, i: handoff.set_labels(db, i, ["x" * 21], actor="s"), "20文字以内"),
         (lambda db, i: handoff.set_writer(db, i, "友人", actor="s"), "本人・家族・近隣・関係者"),
     ],

@@ -18,8 +18,9 @@ def test_scheduling_is_audited_and_due_follows_the_clock(
     kb_db: sqlite_utils.Database, open_case: OpenCase
 ) -> None:
     case = open_case("elderly_care")
-    f = handoff.schedule_follow_up(kb_db, case.id, WEEK, "  お変わりないですか  ", actor="sato",
-                                   now=T0)
+    f = handoff.schedule_follow_up(
+        kb_db, case.id, WEEK, "  お変わりないですか  ", actor="sato", now=T0
+    )
     assert f.status == "scheduled" and f.message == "お変わりないですか" and f.due_at == WEEK
     assert handoff.due_follow_ups(kb_db, WEEK - dt.timedelta(seconds=1)) == []
     assert [d.id for d in handoff.due_follow_ups(kb_db, WEEK)] == [f.id]
@@ -38,7 +39,10 @@ def test_scheduling_is_audited_and_due_follows_the_clock(
     ],
 )
 def test_bad_follow_ups_are_refused(
-    kb_db: sqlite_utils.Database, open_case: OpenCase, due: dt.datetime, message: str,
+    kb_db: sqlite_utils.Database,
+    open_case: OpenCase,
+    due: dt.datetime,
+    message: str,
     error: str,
 ) -> None:
     case = open_case("elderly_care")
@@ -72,7 +76,10 @@ def test_closed_cases_take_no_follow_up_and_only_scheduled_ones_can_be_cancelled
     ],
 )
 def test_why_a_follow_up_may_not_go(
-    kb_db: sqlite_utils.Database, open_case: OpenCase, consent: bool | None, closed: bool,
+    kb_db: sqlite_utils.Database,
+    open_case: OpenCase,
+    consent: bool | None,
+    closed: bool,
     reason: str | None,
 ) -> None:
     case = open_case("elderly_care")
@@ -95,7 +102,9 @@ def test_consent_is_recorded_with_how_it_was_given(
     assert handoff.get_case(kb_db, case.id).follow_up_consent is False
     events = [e for e in handoff.audit_trail(kb_db, case.id) if e.action == "follow_up_consent"]
     assert [(e.from_value, e.to_value, e.detail["source"], e.at) for e in events] == [
-        (None, "同意あり", "phone", T0), ("同意あり", "同意なし", "chat", WEEK)]
+        (None, "同意あり", "phone", T0),
+        ("同意あり", "同意なし", "chat", WEEK),
+    ]
 
 
 def test_a_resident_answer_after_a_sent_follow_up_flags_the_case(
@@ -122,8 +131,11 @@ def test_a_resident_answer_after_a_sent_follow_up_flags_the_case(
     assert [c.id for c in handoff.queue(kb_db, attention=True)] == [case.id]
     handoff.clear_attention(kb_db, case.id, actor="sato", at=answer_at)
     assert handoff.queue(kb_db, attention=True) == []
-    trail = [(e.actor, e.action, e.from_value, e.to_value) for e in handoff.audit_trail(
-        kb_db, case.id) if e.action in ("attention", "follow_up")]
+    trail = [
+        (e.actor, e.action, e.from_value, e.to_value)
+        for e in handoff.audit_trail(kb_db, case.id)
+        if e.action in ("attention", "follow_up")
+    ]
     assert trail[-3:] == [
         ("resident", "follow_up", "sent", "answered"),
         ("resident", "attention", None, "follow_up_answered"),

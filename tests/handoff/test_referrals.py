@@ -18,16 +18,18 @@ KURASHI = "kurashi-jiritsu-soudan"
 
 
 def _trail(db: sqlite_utils.Database, case_id: int, action: str) -> list[tuple[object, ...]]:
-    return [(e.actor, e.from_value, e.to_value) for e in handoff.audit_trail(db, case_id)
-            if e.action == action]
+    return [
+        (e.actor, e.from_value, e.to_value)
+        for e in handoff.audit_trail(db, case_id)
+        if e.action == action
+    ]
 
 
 def test_referring_sets_status_deadline_and_audit(
     kb_db: sqlite_utils.Database, open_case: OpenCase
 ) -> None:
     case = open_case("elderly_care", "hikikomori")
-    made = handoff.refer(kb_db, case.id, [HOUKATSU, HIKIKOMORI], actor="sato", now=T0,
-                         due_at=DUE)
+    made = handoff.refer(kb_db, case.id, [HOUKATSU, HIKIKOMORI], actor="sato", now=T0, due_at=DUE)
     assert [r.service_id for r in made] == [HOUKATSU, HIKIKOMORI]
     first = made[0]
     assert first.status == "sent" and first.service_name == "高齢者の総合相談（中部圏域）"
@@ -61,8 +63,7 @@ def test_an_acceptance_moves_the_case_to_accepted(
     kb_db: sqlite_utils.Database, open_case: OpenCase
 ) -> None:
     case = open_case("elderly_care", "hikikomori")
-    a, b = handoff.refer(kb_db, case.id, [HOUKATSU, HIKIKOMORI], actor="sato", now=T0,
-                         due_at=DUE)
+    a, b = handoff.refer(kb_db, case.id, [HOUKATSU, HIKIKOMORI], actor="sato", now=T0, due_at=DUE)
     later = T0 + dt.timedelta(days=1)
     handoff.respond(kb_db, a.id, "declined", actor="sato", now=later, reason="定員のため")
     assert handoff.get_case(kb_db, case.id).status == "referred"  # b is still open
@@ -70,7 +71,11 @@ def test_an_acceptance_moves_the_case_to_accepted(
     assert answered.status == "accepted" and answered.responded_at == later
     assert handoff.get_case(kb_db, case.id).status == "accepted"
     trail = _trail(kb_db, case.id, "referral")
-    assert ("sato", "高齢者の総合相談（中部圏域）: sent", "高齢者の総合相談（中部圏域）: declined") in trail
+    assert (
+        "sato",
+        "高齢者の総合相談（中部圏域）: sent",
+        "高齢者の総合相談（中部圏域）: declined",
+    ) in trail
     events = [e for e in handoff.audit_trail(kb_db, case.id) if e.action == "referral"]
     assert events[2].detail["reason"] == "定員のため" and events[2].at == later
 
@@ -85,9 +90,12 @@ def test_the_last_open_referral_declined_makes_the_case_declined(
     handoff.respond(kb_db, r.id, "declined", actor="sato", now=DUE, reason="対象外の地区")
     assert handoff.get_case(kb_db, case.id).status == "declined"
     assert ("sato", None, "生活の困りごと相談（自立相談支援）: 対象外の地区") in _trail(
-        kb_db, case.id, "declined_reason")
+        kb_db, case.id, "declined_reason"
+    )
     # a declined case may be referred again, also to the same service
-    handoff.refer(kb_db, case.id, [KURASHI], actor="sato", now=DUE, due_at=DUE + dt.timedelta(days=3))
+    handoff.refer(
+        kb_db, case.id, [KURASHI], actor="sato", now=DUE, due_at=DUE + dt.timedelta(days=3)
+    )
     assert handoff.get_case(kb_db, case.id).status == "referred"
 
 
@@ -102,7 +110,11 @@ def test_the_last_open_referral_declined_makes_the_case_declined(
     ],
 )
 def test_answers_the_lifecycle_does_not_allow_are_refused(
-    kb_db: sqlite_utils.Database, open_case: OpenCase, start: str, to: str, reason: str,
+    kb_db: sqlite_utils.Database,
+    open_case: OpenCase,
+    start: str,
+    to: str,
+    reason: str,
     message: str,
 ) -> None:
     case = open_case("elderly_care")
@@ -126,7 +138,10 @@ def test_answers_the_lifecycle_does_not_allow_are_refused(
     ],
 )
 def test_bad_referrals_write_nothing(
-    kb_db: sqlite_utils.Database, open_case: OpenCase, services: list[str], claim: bool,
+    kb_db: sqlite_utils.Database,
+    open_case: OpenCase,
+    services: list[str],
+    claim: bool,
     message: str,
 ) -> None:
     case = open_case("elderly_care", claim=claim)
@@ -169,8 +184,9 @@ def test_without_agency_consent_staff_must_confirm_it_and_that_is_recorded(
     case = open_case("elderly_care", agencies=None)
     with pytest.raises(handoff.ReferralError, match="本人の同意がありません"):
         handoff.refer(kb_db, case.id, [HOUKATSU], actor="sato", now=T0, due_at=DUE)
-    handoff.refer(kb_db, case.id, [HOUKATSU], actor="sato", now=T0, due_at=DUE,
-                  consent_confirmed=True)
+    handoff.refer(
+        kb_db, case.id, [HOUKATSU], actor="sato", now=T0, due_at=DUE, consent_confirmed=True
+    )
     assert handoff.get_case(kb_db, case.id).consent.share_with_agencies is True
     (consent,) = [e for e in handoff.audit_trail(kb_db, case.id) if e.action == "consent"]
     assert consent.actor == "sato" and '"share_with_agencies":true' in (consent.to_value or "")

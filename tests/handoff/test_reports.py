@@ -37,21 +37,27 @@ def _open(
     reply_after_min: float | None = None,
 ) -> handoff.Case:
     assessment = Assessment(
-        text="…", language="ja",
+        text="…",
+        language="ja",
         categories=[CategoryFinding(code=c, label=c, score=0.9) for c in codes],
         crisis=CrisisFinding(type=crisis) if crisis else None,
         complex=len(codes) >= 2,
     )
     case = handoff.open_case(
-        db, resident_ref=f"{channel}:{at.timestamp()}-{codes}", channel=channel,
-        assessment=assessment, consent=handoff.Consent(share_with_staff=True),
+        db,
+        resident_ref=f"{channel}:{at.timestamp()}-{codes}",
+        channel=channel,
+        assessment=assessment,
+        consent=handoff.Consent(share_with_staff=True),
         urgent=crisis is not None,
         transcript=[handoff.TranscriptEntry(role="resident", text="相談です", at=at)],
-        language="ja", at=at,
+        language="ja",
+        at=at,
     )
     if reply_after_min is not None:
-        handoff.append_message(db, case.id, "staff", "お返事です",
-                               at=at + dt.timedelta(minutes=reply_after_min))
+        handoff.append_message(
+            db, case.id, "staff", "お返事です", at=at + dt.timedelta(minutes=reply_after_min)
+        )
     return case
 
 
@@ -81,8 +87,16 @@ def test_figures_match_the_seeded_cases(db: sqlite_utils.Database) -> None:
     assert len(per_day) == 30 and per_day["2025-06-02"] == 2 and per_day["2025-06-30"] == 1
     assert per_day["2025-06-01"] == 1 and sum(per_day.values()) == 10
     cats = dict(r.per_category)
-    assert cats == {"elderly_care": 4, "poverty": 3, "housing": 2, "health": 1,
-                    "child_family": 1, "hikikomori": 1, "employment": 1, "legal": 1}
+    assert cats == {
+        "elderly_care": 4,
+        "poverty": 3,
+        "housing": 2,
+        "health": 1,
+        "child_family": 1,
+        "hikikomori": 1,
+        "employment": 1,
+        "legal": 1,
+    }
     assert dict(r.per_channel) == {"line": 6, "web": 3, "telegram": 1}
     assert r.complex_count == 3 and r.complex_share == pytest.approx(0.3)
     assert r.crisis_count == 1
@@ -98,8 +112,14 @@ def test_weeks_and_months(db: sqlite_utils.Database) -> None:
     _seed(db)
     weeks = reports.build(db, dt.date(2025, 6, 1), dt.date(2025, 6, 30), tz=JST, group="week")
     # weeks start on Monday: May 26 (holds June 1), June 2, 9, 16, 23, 30
-    assert weeks.per_period == [("2025-05-26週", 1), ("2025-06-02週", 5), ("2025-06-09週", 2),
-                                ("2025-06-16週", 1), ("2025-06-23週", 0), ("2025-06-30週", 1)]
+    assert weeks.per_period == [
+        ("2025-05-26週", 1),
+        ("2025-06-02週", 5),
+        ("2025-06-09週", 2),
+        ("2025-06-16週", 1),
+        ("2025-06-23週", 0),
+        ("2025-06-30週", 1),
+    ]
     months = reports.build(db, dt.date(2025, 5, 1), dt.date(2025, 7, 31), tz=JST, group="month")
     assert months.per_period == [("2025-05", 1), ("2025-06", 10), ("2025-07", 1)]
 
@@ -148,8 +168,9 @@ def test_open_and_overdue_referrals_on_seeded_referrals(
             handoff.respond(kb_db, r.id, answer, actor="sato", now=now, reason="定員")
     r = reports.build(kb_db, dt.date(2025, 6, 1), dt.date(2025, 6, 30), tz=JST, now=now)
     assert (r.referrals_open, r.referrals_overdue) == (4, 3)
-    before = reports.build(kb_db, dt.date(2025, 6, 1), dt.date(2025, 6, 30), tz=JST,
-                           now=sent + dt.timedelta(hours=1))
+    before = reports.build(
+        kb_db, dt.date(2025, 6, 1), dt.date(2025, 6, 30), tz=JST, now=sent + dt.timedelta(hours=1)
+    )
     assert (before.referrals_open, before.referrals_overdue) == (4, 0)  # none due yet
     rows = list(csv.reader(io.StringIO(reports.to_csv(r).decode("utf-8-sig"))))
     values = {(row[0], row[1]): row[3] for row in rows[1:]}

@@ -32,15 +32,30 @@ def db(tmp_path: Path) -> sqlite_utils.Database:
 
 def _assessment() -> Assessment:
     return Assessment(
-        text=WORDS, language="ja",
-        categories=[CategoryFinding(code="dv_abuse", label="DV", score=0.9, evidence=[
-            Evidence(sentence=WORDS, score=0.9, matched="殴られ", source="lexicon")])],
+        text=WORDS,
+        language="ja",
+        categories=[
+            CategoryFinding(
+                code="dv_abuse",
+                label="DV",
+                score=0.9,
+                evidence=[Evidence(sentence=WORDS, score=0.9, matched="殴られ", source="lexicon")],
+            )
+        ],
         ranked=[("dv_abuse", 0.9), ("housing", 0.4)],
         crisis=CrisisFinding(type="violence", phrases=["殴られ"], sentences=[WORDS]),
         complex=True,
-        services=[ServiceMatch(service_id="s1", name="配偶者暴力相談支援センター",
-                               organization="県", categories=["dv_abuse"], score=0.8,
-                               reason=f"「{WORDS}」という相談は…", phone="000")],
+        services=[
+            ServiceMatch(
+                service_id="s1",
+                name="配偶者暴力相談支援センター",
+                organization="県",
+                categories=["dv_abuse"],
+                score=0.8,
+                reason=f"「{WORDS}」という相談は…",
+                phone="000",
+            )
+        ],
         kb_version=7,
     )
 
@@ -48,8 +63,10 @@ def _assessment() -> Assessment:
 def test_a_redacted_assessment_keeps_the_findings_not_the_words() -> None:
     redacted = redact_assessment(_assessment())
     assert WORDS not in redacted.model_dump_json() and "殴られ" not in redacted.model_dump_json()
-    assert redacted.codes == ["dv_abuse"] and redacted.ranked == [("dv_abuse", 0.9),
-                                                                  ("housing", 0.4)]
+    assert redacted.codes == ["dv_abuse"] and redacted.ranked == [
+        ("dv_abuse", 0.9),
+        ("housing", 0.4),
+    ]
     assert redacted.crisis is not None and redacted.crisis.type == "violence"
     assert redacted.complex and redacted.kb_version == 7
     assert [(s.service_id, s.phone, s.reason) for s in redacted.services] == [("s1", "000", "")]
@@ -60,17 +77,26 @@ def test_only_cases_closed_before_the_cutoff_qualify_and_only_once(
 ) -> None:
     def open_(ref: str) -> handoff.Case:
         return handoff.open_case(
-            db, resident_ref=ref, channel="line", assessment=_assessment(),
-            consent=handoff.Consent(), urgent=True, language="ja", at=T,
-            transcript=[handoff.TranscriptEntry(role="resident", text=WORDS, at=T)])
+            db,
+            resident_ref=ref,
+            channel="line",
+            assessment=_assessment(),
+            consent=handoff.Consent(),
+            urgent=True,
+            language="ja",
+            at=T,
+            transcript=[handoff.TranscriptEntry(role="resident", text=WORDS, at=T)],
+        )
 
     closed_early = open_("line:U1")
     closed_late = open_("line:U2")
     still_open = open_("line:U3")
-    handoff.set_status(db, closed_early.id, "closed", actor="x", outcome="ok",
-                       at=T + dt.timedelta(days=1))
-    handoff.set_status(db, closed_late.id, "closed", actor="x", outcome="ok",
-                       at=T + dt.timedelta(days=30))
+    handoff.set_status(
+        db, closed_early.id, "closed", actor="x", outcome="ok", at=T + dt.timedelta(days=1)
+    )
+    handoff.set_status(
+        db, closed_late.id, "closed", actor="x", outcome="ok", at=T + dt.timedelta(days=30)
+    )
     cutoff = T + dt.timedelta(days=10)
     with db.atomic():
         first = purge_closed_cases(db, cutoff)

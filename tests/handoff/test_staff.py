@@ -67,7 +67,9 @@ def test_five_failures_lock_the_account_for_15_minutes(db: sqlite_utils.Database
     # even the right password is refused while locked
     with pytest.raises(staff.LoginError, match="しばらく"):
         staff.authenticate(db, "sato", PASSWORD, now=T0 + dt.timedelta(minutes=14))
-    assert staff.authenticate(db, "sato", PASSWORD, now=T0 + dt.timedelta(minutes=15)).name == "sato"
+    assert (
+        staff.authenticate(db, "sato", PASSWORD, now=T0 + dt.timedelta(minutes=15)).name == "sato"
+    )
     actions = [r["action"] for r in db.query("SELECT action FROM audit_events ORDER BY id")]
     assert actions.count("login_failed") == 4 and actions.count("locked") == 1
 
@@ -90,7 +92,12 @@ def test_an_unknown_name_gets_the_same_answer(db: sqlite_utils.Database) -> None
 def test_sessions_are_stored_hashed_expire_and_end_at_logout(db: sqlite_utils.Database) -> None:
     member = staff.add_staff(db, "sato", PASSWORD, role="admin", now=T0)
     token = staff.start_session(db, member, now=T0)
-    assert db.execute("SELECT COUNT(*) FROM staff_sessions WHERE token_hash = ?", [token]).fetchone()[0] == 0
+    assert (
+        db.execute("SELECT COUNT(*) FROM staff_sessions WHERE token_hash = ?", [token]).fetchone()[
+            0
+        ]
+        == 0
+    )
     session = staff.session_for(db, token, now=T0)
     assert session is not None and session.staff.is_admin and len(session.csrf) >= 32
     assert staff.csrf_ok(session, session.csrf)
@@ -105,15 +112,25 @@ def test_sessions_are_stored_hashed_expire_and_end_at_logout(db: sqlite_utils.Da
 
 def test_cli_staff_add_reads_the_password_from_stdin(tmp_path: Path) -> None:
     env = {"TSUNAGU_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
-    run = [sys.executable, "-c", "from bot.cli import main; main()", "staff", "add", "suzuki",
-           "--role", "admin"]
+    run = [
+        sys.executable,
+        "-c",
+        "from bot.cli import main; main()",
+        "staff",
+        "add",
+        "suzuki",
+        "--role",
+        "admin",
+    ]
     cwd = Path(__file__).resolve().parents[2]
-    done = subprocess.run(run, input=PASSWORD + "\n", capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=120)
+    done = subprocess.run(
+        run, input=PASSWORD + "\n", capture_output=True, text=True, env=env, cwd=cwd, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert "suzuki" in done.stdout and PASSWORD not in done.stdout + done.stderr
     db = open_database(tmp_path / "data" / "tsunagu.db")
     assert staff.authenticate(db, "suzuki", PASSWORD, now=T0).role == "admin"
-    again = subprocess.run(run, input="short\n", capture_output=True, text=True, env=env,
-                           cwd=cwd, timeout=120)
+    again = subprocess.run(
+        run, input="short\n", capture_output=True, text=True, env=env, cwd=cwd, timeout=120
+    )
     assert again.returncode == 2 and "at least" in again.stderr

@@ -55,12 +55,22 @@ def _case(messages: list[str], categories: list[CategoryFinding], **kw: object) 
         "complex": len(categories) >= 2,
         "categories": [c.code for c in categories],
         "assessment": Assessment(
-            text="\n".join(messages), language="ja", categories=categories,
+            text="\n".join(messages),
+            language="ja",
+            categories=categories,
             complex=len(categories) >= 2,
-            services=[ServiceMatch(service_id="s1", name="地域包括支援センター", organization="ひなた市",
-                                   categories=["elderly_care"], score=0.7,
-                                   reason="「介護」の相談を受けています", hours="平日 8:30–17:15",
-                                   phone="0000-00-0000")],
+            services=[
+                ServiceMatch(
+                    service_id="s1",
+                    name="地域包括支援センター",
+                    organization="ひなた市",
+                    categories=["elderly_care"],
+                    score=0.7,
+                    reason="「介護」の相談を受けています",
+                    hours="平日 8:30–17:15",
+                    phone="0000-00-0000",
+                )
+            ],
         ),
         "consent": handoff.Consent(share_with_staff=True, share_with_agencies=False),
         "language": "ja",
@@ -76,7 +86,11 @@ def _transcript(messages: list[str]) -> list[handoff.TranscriptEntry]:
     out = [handoff.TranscriptEntry(role="resident", text="［開始］", at=T0)]
     for text in messages:
         out.append(handoff.TranscriptEntry(role="resident", text=text, at=T0))
-        out.append(handoff.TranscriptEntry(role="bot", text="話してくださってありがとうございます。母", at=T0))
+        out.append(
+            handoff.TranscriptEntry(
+                role="bot", text="話してくださってありがとうございます。母", at=T0
+            )
+        )
     return out
 
 
@@ -84,7 +98,9 @@ CONSULTATIONS = {
     "8050": (
         CASE_8050,
         [
-            _finding("hikikomori", "ひきこもり", "兄は無職で、もう10年以上部屋にひきこもっています。"),
+            _finding(
+                "hikikomori", "ひきこもり", "兄は無職で、もう10年以上部屋にひきこもっています。"
+            ),
             _finding("elderly_care", "高齢・介護", "母は最近、認知症と診断されました。"),
             _finding("employment", "仕事", "兄は無職で"),
         ],
@@ -94,7 +110,11 @@ CONSULTATIONS = {
     "ダブルケア": (
         DOUBLE_CARE,
         [
-            _finding("elderly_care", "高齢・介護", "近くに住む義母が要介護2になり、毎日通って介護しています。"),
+            _finding(
+                "elderly_care",
+                "高齢・介護",
+                "近くに住む義母が要介護2になり、毎日通って介護しています。",
+            ),
             _finding("child_family", "子ども・子育て", "子育てと介護が重なって、夜も眠れません。"),
         ],
         ["本人40歳", "娘 小学生", "息子3歳", "義母 要介護2", "夫"],
@@ -103,7 +123,9 @@ CONSULTATIONS = {
     "ヤングケアラー": (
         YOUNG_CARER,
         [
-            _finding("child_family", "子ども・子育て", "毎朝弟のごはんを作ってから学校に行きます。"),
+            _finding(
+                "child_family", "子ども・子育て", "毎朝弟のごはんを作ってから学校に行きます。"
+            ),
             _finding("education", "学校・教育", "勉強についていけません。"),
             _finding("health", "健康", "母が病気で寝たきりなので"),
         ],
@@ -131,7 +153,9 @@ def test_the_8050_note_keeps_the_contact_wish_services_and_consent() -> None:
     messages, findings, _, _ = CONSULTATIONS["8050"]
     note = build_summary(_case(messages, findings), _transcript(messages))
     assert note.contact == ["連絡は平日の夕方以降にLINEでお願いします。"]
-    assert [(s.name, s.hours) for s in note.services] == [("地域包括支援センター", "平日 8:30–17:15")]
+    assert [(s.name, s.hours) for s in note.services] == [
+        ("地域包括支援センター", "平日 8:30–17:15")
+    ]
     assert [(c.label, c.value) for c in note.consent] == [
         ("職員への共有", "同意あり"),
         ("関係機関への共有", "同意なし"),
@@ -145,8 +169,11 @@ def test_the_8050_note_keeps_the_contact_wish_services_and_consent() -> None:
 
 @pytest.mark.parametrize(
     ("corrected", "writer", "reason_starts"),
-    [(None, "家族", "家族（"), ("関係者", "関係者", "職員が訂正（自動の推定は家族"),
-     ("家族", "家族", "職員が確認")],
+    [
+        (None, "家族", "家族（"),
+        ("関係者", "関係者", "職員が訂正（自動の推定は家族"),
+        ("家族", "家族", "職員が確認"),
+    ],
 )
 def test_staff_corrections_of_who_is_writing_win_and_say_so(
     corrected: str | None, writer: str, reason_starts: str
@@ -168,11 +195,19 @@ def test_evidence_the_resident_did_not_write_is_left_out() -> None:
 def test_a_crisis_case_shows_the_flag_and_consent_not_yet_asked() -> None:
     messages = ["もう死にたい。生きていたくない。"]
     assessment = Assessment(
-        text=messages[0], language="ja",
+        text=messages[0],
+        language="ja",
         crisis=CrisisFinding(type="suicide", phrases=["死にたい"], sentences=["もう死にたい。"]),
     )
-    case = _case(messages, [], urgent=True, crisis_type="suicide", priority=0,
-                 assessment=assessment, consent=handoff.Consent())
+    case = _case(
+        messages,
+        [],
+        urgent=True,
+        crisis_type="suicide",
+        priority=0,
+        assessment=assessment,
+        consent=handoff.Consent(),
+    )
     note = build_summary(case, _transcript(messages))
     assert note.crisis_label == "自殺・自傷の危険" and note.crisis_sentences == ["もう死にたい。"]
     assert note.consent[0].value.startswith("未確認（危機")

@@ -30,8 +30,13 @@ def test_add_business_days(sent: dt.date, n: int, due: dt.date) -> None:
 
 @pytest.mark.parametrize(
     ("day", "name"),
-    [(D(2025, 5, 6), "振替休日"), (D(2025, 12, 30), "年末年始"), (D(2026, 1, 2), "年末年始"),
-     (D(2025, 11, 3), "文化の日"), (D(2025, 6, 4), None)],
+    [
+        (D(2025, 5, 6), "振替休日"),
+        (D(2025, 12, 30), "年末年始"),
+        (D(2026, 1, 2), "年末年始"),
+        (D(2025, 11, 3), "文化の日"),
+        (D(2025, 6, 4), None),
+    ],
 )
 def test_holiday_names(day: dt.date, name: str | None) -> None:
     assert workdays.holiday_name(day) == name

@@ -48,8 +48,11 @@ def test_loose_yaml_files_read_as_yaml(store: KnowledgeStore) -> None:
 @pytest.mark.parametrize(
     ("uploads", "file", "words"),
     [
-        ({"a.yaml": b"organization: {id: a-b, name: x}\n", "services.csv": b"id\n"},
-         "a.yaml", "別々に"),
+        (
+            {"a.yaml": b"organization: {id: a-b, name: x}\n", "services.csv": b"id\n"},
+            "a.yaml",
+            "別々に",
+        ),
         ({"kb.xlsx": b"PK..."}, "kb.xlsx", "CSV（.csv）か YAML（.yaml）"),
         ({"kb.zip": b"not a zip"}, "kb.zip", "zip として開けません"),
         ({"kb.zip": _zip({"big.yaml": b"\n" * (MAX_UNPACKED + 1)})}, "kb.zip", "多すぎます"),

@@ -33,7 +33,10 @@ def _problems(exc: pytest.ExceptionInfo[LoadError]) -> list[CsvProblem]:
 def test_export_is_excel_friendly(store: KnowledgeStore) -> None:
     sheets = export_csv(store)
     assert set(sheets) == {
-        "organizations.csv", "services.csv", "schedules.csv", "example_concerns.csv"
+        "organizations.csv",
+        "services.csv",
+        "schedules.csv",
+        "example_concerns.csv",
     }
     services = sheets["services.csv"]
     assert services.startswith(b"\xef\xbb\xbf")  # BOM
@@ -60,7 +63,7 @@ def test_a_spreadsheet_saved_file_imports(store: KnowledgeStore) -> None:
     org = store.organizations()[0]
     services = (
         "\ufeffid,organization_id,name,categories,description,assured_date,open_on_holidays\r\n"
-        f'kodomo-shokudo-new,{org.id},ひなた子ども食堂,child_family;participation,'
+        f"kodomo-shokudo-new,{org.id},ひなた子ども食堂,child_family;participation,"
         '"毎週土曜のお昼ごはん。\r\n子どもは無料、大人300円。",2026/11/2,はい\r\n'
     ).encode()
     schedules = (
@@ -72,8 +75,12 @@ def test_a_spreadsheet_saved_file_imports(store: KnowledgeStore) -> None:
         "kodomo-shokudo-new,週末に子どもの居場所がほしい,participation\r\n"
     ).encode()
     csv_set = read_csv(
-        {"organizations.csv": sheets["organizations.csv"], "services.csv": services,
-         "schedules.csv": schedules, "example_concerns.csv": concerns},
+        {
+            "organizations.csv": sheets["organizations.csv"],
+            "services.csv": services,
+            "schedules.csv": schedules,
+            "example_concerns.csv": concerns,
+        },
         store,
     )
     diff = preview(store, csv_set.files)
@@ -135,8 +142,10 @@ def test_missing_sheets_keep_hours_and_concerns_and_retired_shows_in_preview(
     s = store.services()[0]
     text = sheets["services.csv"].decode("utf-8-sig")
     csv_set = read_csv(
-        {"organizations.csv": sheets["organizations.csv"],
-         "services.csv": text.replace(f"\r\n{s.id},", f"\r\n{s.id}-renamed,", 1).encode()},
+        {
+            "organizations.csv": sheets["organizations.csv"],
+            "services.csv": text.replace(f"\r\n{s.id},", f"\r\n{s.id}-renamed,", 1).encode(),
+        },
         store,
     )
     diff = preview(store, csv_set.files, retire_missing=True)
@@ -202,9 +211,16 @@ def test_retiring_an_organization_by_csv_needs_its_services_retired(
     # leaving the services out of the file names the organization's row instead
     rest = [services[0]] + [row for row in services[1:] if row[1] != oid]
     with pytest.raises(LoadError) as exc:
-        read_csv({**sheets, "organizations.csv": _sheet(orgs), "services.csv": _sheet(rest),
-                  "schedules.csv": b"service_id,byday,opens_at,closes_at\r\n",
-                  "example_concerns.csv": b"service_id,text,category\r\n"}, store)
+        read_csv(
+            {
+                **sheets,
+                "organizations.csv": _sheet(orgs),
+                "services.csv": _sheet(rest),
+                "schedules.csv": b"service_id,byday,opens_at,closes_at\r\n",
+                "example_concerns.csv": b"service_id,text,category\r\n",
+            },
+            store,
+        )
     problems = _problems(exc)
     assert {(p.file, p.record, p.field) for p in problems} == {
         ("organizations.csv", "2行目", "G列 status")
@@ -216,8 +232,9 @@ def test_retiring_an_organization_by_csv_needs_its_services_retired(
     status = services[0].index("status")
     for i in own:
         services[i][status] = "retired"
-    csv_set = read_csv({**sheets, "organizations.csv": _sheet(orgs),
-                        "services.csv": _sheet(services)}, store)
+    csv_set = read_csv(
+        {**sheets, "organizations.csv": _sheet(orgs), "services.csv": _sheet(services)}, store
+    )
     diff = preview(store, csv_set.files)
     assert diff.organizations_retired == [oid] and sorted(diff.retired) == sorted(
         services[i][0] for i in own

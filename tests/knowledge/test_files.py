@@ -47,8 +47,16 @@ def test_sample_kb_covers_every_category() -> None:
 
 @pytest.mark.parametrize(
     ("number", "name_part"),
-    [("110", "警察"), ("119", ""), ("189", ""), ("#8008", ""), ("0120-279-338", "よりそい"),
-     ("0570-064-556", ""), ("188", ""), ("#9110", "")],
+    [
+        ("110", "警察"),
+        ("119", ""),
+        ("189", ""),
+        ("#8008", ""),
+        ("0120-279-338", "よりそい"),
+        ("0570-064-556", ""),
+        ("188", ""),
+        ("#9110", ""),
+    ],
 )
 def test_sample_kb_has_the_national_lines(number: str, name_part: str) -> None:
     services = [s for f in read_files(sample_path()) for s in f.services]
@@ -79,13 +87,19 @@ def test_bad_file_changes_nothing_and_names_file_record_field(tmp_path: Path) ->
     folder.mkdir()
     (folder / "a.yaml").write_text(GOOD, encoding="utf-8")
     (folder / "b.yaml").write_text(
-        GOOD.replace("org-x", "org-y").replace("svc-x", "svc-y").replace("participation", "cooking"),
+        GOOD.replace("org-x", "org-y")
+        .replace("svc-x", "svc-y")
+        .replace("participation", "cooking"),
         encoding="utf-8",
     )
     with pytest.raises(LoadError) as info:
         load_path(store, folder)
     (problem,) = info.value.problems
-    assert (problem.file, problem.record, problem.field) == ("b.yaml", "services[0] id=svc-y", "categories")
+    assert (problem.file, problem.record, problem.field) == (
+        "b.yaml",
+        "services[0] id=svc-y",
+        "categories",
+    )
     assert store.services() == [] and store.organizations() == []
 
 
@@ -132,18 +146,25 @@ def test_export_then_load_round_trips(tmp_path: Path) -> None:
 def test_uploaded_yaml_names_the_line_of_a_syntax_error_and_fields_in_japanese() -> None:
     bad_syntax = GOOD.replace("categories: [participation]", "categories: [participation")
     bad_schema = (
-        GOOD.replace("org-x", "org-y").replace("svc-x", "svc-y")
-        .replace("participation", "cooking")
+        GOOD.replace("org-x", "org-y").replace("svc-x", "svc-y").replace("participation", "cooking")
         + "    schedule: [{days: [mon], opens: '25:00', closes: '17:00'}]\n"
         + "    min_age: 二十\n"
     )
     with pytest.raises(LoadError) as info:
-        read_yaml({"a.yaml": bad_syntax.encode(), "b.yaml": bad_schema.encode(),
-                   "c.yaml": b"", "d.yaml": "\ufeff".encode() + GOOD.replace("-x", "-z").encode()})
+        read_yaml(
+            {
+                "a.yaml": bad_syntax.encode(),
+                "b.yaml": bad_schema.encode(),
+                "c.yaml": b"",
+                "d.yaml": "\ufeff".encode() + GOOD.replace("-x", "-z").encode(),
+            }
+        )
     found = {(p.file, p.record, p.field): p.message for p in info.value.problems}
     (syntax,) = [k for k in found if k[0] == "a.yaml"]
     assert syntax[1] == "7行目" and syntax[2] == "(file)"
-    assert found["b.yaml", "services[0] id=svc-y", "categories"].startswith("不明なカテゴリ: cooking")
+    assert found["b.yaml", "services[0] id=svc-y", "categories"].startswith(
+        "不明なカテゴリ: cooking"
+    )
     assert found["b.yaml", "services[0] id=svc-y", "schedule.0.opens"] == (
         "時刻は HH:MM で書いてください（例 08:30）"
     )
@@ -161,7 +182,11 @@ def test_yaml_may_not_leave_a_service_active_under_a_retired_organization(
     with pytest.raises(LoadError) as info:
         read_yaml({"a.yaml": retiring.encode()}, store)
     (problem,) = info.value.problems
-    assert (problem.file, problem.record, problem.field) == ("a.yaml", "services[0] id=svc-x", "status")
+    assert (problem.file, problem.record, problem.field) == (
+        "a.yaml",
+        "services[0] id=svc-x",
+        "status",
+    )
     assert "retired" in problem.message
     files = read_yaml({"a.yaml": (retiring + "    status: retired\n").encode()}, store)
     store.apply(files)

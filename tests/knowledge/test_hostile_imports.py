@@ -25,8 +25,22 @@ from knowledge.csvio import SHEETS, export_csv, read_csv
 DEPTHS = st.sampled_from([1, 50, 999, 1_001, 10_000, 100_000])
 CELLS = st.one_of(
     st.text(max_size=40),
-    st.sampled_from(["\x00", "=cmd|' /C calc'!A0", "\ufeff", "\r", '"', "a,b", "|", "2025/13/40",
-                     "-1", "9" * 30, "👨‍👩‍👧", "e\u0301"]),
+    st.sampled_from(
+        [
+            "\x00",
+            "=cmd|' /C calc'!A0",
+            "\ufeff",
+            "\r",
+            '"',
+            "a,b",
+            "|",
+            "2025/13/40",
+            "-1",
+            "9" * 30,
+            "👨‍👩‍👧",
+            "e\u0301",
+        ]
+    ),
 )
 TABLES = st.lists(st.lists(CELLS, max_size=8), max_size=6)
 
@@ -91,9 +105,13 @@ def test_csv_sheets_are_read_or_refused_with_problems(
 
 
 @settings(max_examples=30)
-@given(row=st.integers(0, 40), column=st.sampled_from(["description", "min_age", "categories",
-                                                       "assured_date", "status", "phone"]),
-       value=CELLS)
+@given(
+    row=st.integers(0, 40),
+    column=st.sampled_from(
+        ["description", "min_age", "categories", "assured_date", "status", "phone"]
+    ),
+    value=CELLS,
+)
 def test_one_bad_cell_refuses_the_whole_import_or_applies_it_whole(
     store: KnowledgeStore, row: int, column: str, value: str
 ) -> None:
@@ -118,18 +136,33 @@ YAML_TEXT = st.one_of(
     st.text(max_size=400),
     st.binary(max_size=400).map(lambda b: b.decode("latin-1")),
     DEPTHS.map(lambda n: "a: " + "[" * n + "]" * n),
-    st.integers(1, 20_000).map(lambda n: "a:\n" + "".join(" " * i + "- \n" for i in range(n % 300))),
+    st.integers(1, 20_000).map(
+        lambda n: "a:\n" + "".join(" " * i + "- \n" for i in range(n % 300))
+    ),
     st.just("organization: &o {id: x, name: y}\nservices: [*o, *o]\n"),
     # an alias "bomb": nine levels of ten references each
-    st.just("a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n"
-        for i in range(8)) + "services: *i\norganization: {id: o, name: n}\n"),
-    st.builds(lambda d: yaml.safe_dump(d, allow_unicode=True),
-              st.dictionaries(st.sampled_from(["organization", "services", "id", "name"]),
-                              st.recursive(st.none() | st.text(max_size=10) | st.integers(),
-                                           lambda c: st.lists(c, max_size=3)
-                                           | st.dictionaries(st.text(max_size=5), c, max_size=3),
-                                           max_leaves=12), max_size=3)),
+    st.just(
+        "a: &a [x,x,x,x,x,x,x,x,x,x]\n"
+        + "".join(
+            f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n"
+            for i in range(8)
+        )
+        + "services: *i\norganization: {id: o, name: n}\n"
+    ),
+    st.builds(
+        lambda d: yaml.safe_dump(d, allow_unicode=True),
+        st.dictionaries(
+            st.sampled_from(["organization", "services", "id", "name"]),
+            st.recursive(
+                st.none() | st.text(max_size=10) | st.integers(),
+                lambda c: (
+                    st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3)
+                ),
+                max_leaves=12,
+            ),
+            max_size=3,
+        ),
+    ),
 )
 
 
@@ -178,8 +211,13 @@ def _crafted() -> dict[str, bytes]:
     at = big.find(b"PK\x01\x02")
     lying[at + 24 : at + 28] = struct.pack("<I", 100)  # says 100 bytes, holds 3 MB
     bomb = _zip({f"s{i}.csv": b"\0" * 5_000_000 for i in range(5)})  # 25 MB from ~25 KB
-    return {"corrupt data": bytes(corrupt), "encrypted": bytes(encrypted),
-            "unknown method": bytes(method), "lying size": bytes(lying), "zip bomb": bomb}
+    return {
+        "corrupt data": bytes(corrupt),
+        "encrypted": bytes(encrypted),
+        "unknown method": bytes(method),
+        "lying size": bytes(lying),
+        "zip bomb": bomb,
+    }
 
 
 @pytest.mark.parametrize("case", list(_crafted()))
@@ -192,8 +230,10 @@ def test_a_zip_that_cannot_be_read_is_a_load_error(store: KnowledgeStore, case: 
 
 
 @settings(max_examples=60)
-@given(flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), max_size=8),
-       cut=st.one_of(st.none(), st.integers(0, 10**6)))
+@given(
+    flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), max_size=8),
+    cut=st.one_of(st.none(), st.integers(0, 10**6)),
+)
 def test_a_damaged_export_zip_is_read_or_refused(
     store: KnowledgeStore, flips: list[tuple[int, int]], cut: int | None
 ) -> None:
@@ -201,7 +241,7 @@ def test_a_damaged_export_zip_is_read_or_refused(
     for where, bits in flips:
         data[where % len(data)] ^= bits
     if cut is not None:
-        del data[cut % len(data):]
+        del data[cut % len(data) :]
     try:
         bundle = read_bundle({"kb.zip": bytes(data)}, store)
     except LoadError as exc:

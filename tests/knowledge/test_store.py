@@ -24,8 +24,13 @@ def _service(**kw: object) -> Service:
         "id": "svc-a",
         "name": "家計の相談",
         "categories": ["poverty", "housing"],
-        "schedule": [Schedule(days=["mon", "tue", "wed", "thu", "fri"], opens="08:30", closes="17:15")],
-        "example_concerns": ["家賃が払えない", {"text": "家を出ないといけない", "category": "housing"}],
+        "schedule": [
+            Schedule(days=["mon", "tue", "wed", "thu", "fri"], opens="08:30", closes="17:15")
+        ],
+        "example_concerns": [
+            "家賃が払えない",
+            {"text": "家を出ないといけない", "category": "housing"},
+        ],
     }
     base.update(kw)
     return Service.model_validate(base)
@@ -101,8 +106,10 @@ def test_apply_is_one_transaction(store: KnowledgeStore) -> None:
     # a failure half-way (here: a schedule row violating the CHECK) rolls everything back
     broken = bad.model_copy(deep=True)
     broken.services[0].schedule[0].days = ["mon"]
-    store.db.execute("CREATE TRIGGER boom BEFORE INSERT ON schedules WHEN NEW.service_id = 'svc-c' "
-                     "BEGIN SELECT RAISE(ABORT, 'boom'); END")
+    store.db.execute(
+        "CREATE TRIGGER boom BEFORE INSERT ON schedules WHEN NEW.service_id = 'svc-c' "
+        "BEGIN SELECT RAISE(ABORT, 'boom'); END"
+    )
     with pytest.raises(Exception, match="boom"):
         store.apply([good, broken])
     assert store.services() == []
@@ -177,13 +184,19 @@ def test_a_file_silent_on_status_keeps_the_organizations(three: KnowledgeStore) 
 def test_active_under_retired_names_what_an_import_must_refuse(three: KnowledgeStore) -> None:
     retiring = OrganizationFile(organization=Organization(id="org-a", name="x", status="retired"))
     assert three.active_under_retired([retiring]) == [("org-a", "svc-a"), ("org-a", "svc-b")]
-    with_services = retiring.model_copy(update={"services": [
-        three.service(sid).model_copy(update={"status": "retired"}) for sid in ("svc-a", "svc-b")
-    ]})
+    with_services = retiring.model_copy(
+        update={
+            "services": [
+                three.service(sid).model_copy(update={"status": "retired"})
+                for sid in ("svc-a", "svc-b")
+            ]
+        }
+    )
     assert three.active_under_retired([with_services]) == []
     three.retire_organization("org-a")
-    silent = OrganizationFile(organization=Organization(id="org-a", name="x"),
-                              services=[_service(id="svc-a")])
+    silent = OrganizationFile(
+        organization=Organization(id="org-a", name="x"), services=[_service(id="svc-a")]
+    )
     assert three.active_under_retired([silent]) == [("org-a", "svc-a")]
 
 

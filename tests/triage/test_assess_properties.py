@@ -16,16 +16,33 @@ from triage import Triage
 
 EMOJI = st.sampled_from(["😀", "👨‍👩‍👧‍👦", "🏳️‍🌈", "🇯🇵", "❤️", "🙇‍♀️", "😭"])
 COMBINING = st.text(st.characters(categories=["Mn", "Me"]), min_size=1, max_size=6)
-ODD = st.sampled_from(["\x00", "\u202e", "\u200b", "\ufeff", "\r\n", "\t", "\u3000", "\\", "\n\n",
-                       "!!!", "...", "。。。", "\U0010ffff", "\x1b[31m"])
+ODD = st.sampled_from(
+    [
+        "\x00",
+        "\u202e",
+        "\u200b",
+        "\ufeff",
+        "\r\n",
+        "\t",
+        "\u3000",
+        "\\",
+        "\n\n",
+        "!!!",
+        "...",
+        "。。。",
+        "\U0010ffff",
+        "\x1b[31m",
+    ]
+)
 NOISE = st.lists(st.one_of(EMOJI, COMBINING, ODD), max_size=12).map("".join)
 ANY_TEXT = st.one_of(
     st.text(max_size=400),
     st.lists(st.one_of(EMOJI, COMBINING, ODD, st.text(max_size=6)), max_size=60).map("".join),
 )
 #: 10,000 characters (a pasted document, a wall of emoji): a few seconds each to embed
-LONG_TEXT = st.lists(st.one_of(EMOJI, COMBINING, ODD, st.text(min_size=1, max_size=6)),
-                     min_size=1, max_size=6).map(lambda parts: ("".join(parts) * 10_000)[:10_000])
+LONG_TEXT = st.lists(
+    st.one_of(EMOJI, COMBINING, ODD, st.text(min_size=1, max_size=6)), min_size=1, max_size=6
+).map(lambda parts: ("".join(parts) * 10_000)[:10_000])
 DANGER = {
     "もう死にたい。生きていたくない": "suicide",
     "夫に殴られて、殺されそうです": "violence",
@@ -65,9 +82,7 @@ def test_danger_is_seen_through_noise(
 
 
 @pytest.mark.parametrize("danger", sorted(DANGER))
-def test_danger_after_10000_characters_without_a_word(
-    sample_engine: Triage, danger: str
-) -> None:
+def test_danger_after_10000_characters_without_a_word(sample_engine: Triage, danger: str) -> None:
     """More than the encoder reads (4,000 characters) of emoji, then the plea."""
     noise = ("😀\u200b" * 5000)[:10_000]
     a = sample_engine.assess(noise + danger)

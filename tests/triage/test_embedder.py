@@ -40,18 +40,43 @@ def _tiny_sentence_transformer(folder: Path) -> Path:
     from tokenizers.pre_tokenizers import Whitespace
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
-    words = ["家賃", "払え", "ない", "学校", "行け", "母", "介護", "rent", "school", "[UNK]", "[PAD]", "[CLS]", "[SEP]", "[MASK]"]
+    words = [
+        "家賃",
+        "払え",
+        "ない",
+        "学校",
+        "行け",
+        "母",
+        "介護",
+        "rent",
+        "school",
+        "[UNK]",
+        "[PAD]",
+        "[CLS]",
+        "[SEP]",
+        "[MASK]",
+    ]
     vocab = {w: i for i, w in enumerate(words)}
     tok = Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = Whitespace()
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-        sep_token="[SEP]", mask_token="[MASK]",
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
     )
     bert_dir = folder / "bert"
     BertModel(
-        BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2,
-                   num_attention_heads=2, intermediate_size=32, max_position_embeddings=64)
+        BertConfig(
+            vocab_size=len(vocab),
+            hidden_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=64,
+        )
     ).save_pretrained(bert_dir)
     fast.save_pretrained(bert_dir)
     transformer = models.Transformer(str(bert_dir), max_seq_length=32)
@@ -79,7 +104,9 @@ def test_sentence_transformers_embedder_runs_offline(
     assert engine.assess("家賃 払え ない").categories
 
 
-def test_missing_local_model_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_local_model_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(EmbedderUnavailable, match="cannot load"):
         SentenceTransformerEmbedder(str(tmp_path / "no-such-model"))

@@ -43,12 +43,20 @@ def test_every_need_in_the_household_is_found(
     ("text", "expected"),
     [
         # rule 6: a foreign resident's message carries the real need as well
-        ("My visa runs out soon because the factory closed. I need a new job quickly.",
-         {"foreign_resident", "employment"}),
+        (
+            "My visa runs out soon because the factory closed. I need a new job quickly.",
+            {"foreign_resident", "employment"},
+        ),
         # rule 5: children present during partner violence
-        ("夫が酔うと怒鳴って殴ってきます。子どもを連れて家を出たいです。", {"dv_abuse", "child_family"}),
+        (
+            "夫が酔うと怒鳴って殴ってきます。子どもを連れて家を出たいです。",
+            {"dv_abuse", "child_family"},
+        ),
         # an older person's home in disorder: the elderly watch joins the home's trouble
-        ("近所に住む80代の男性の家が、ごみであふれて悪臭がしています。", {"living_environment", "elderly_care"}),
+        (
+            "近所に住む80代の男性の家が、ごみであふれて悪臭がしています。",
+            {"living_environment", "elderly_care"},
+        ),
     ],
     ids=["foreign-resident", "dv-children", "elderly-hoarding"],
 )
@@ -64,15 +72,21 @@ def test_labelling_rules_add_household_fields(
     ("text", "need", "not_a_need"),
     [
         # a worry about the future (eval README rule 1)
-        ("小5の娘がいじめで学校に行けなくなりました。このまま引きこもりになったらと心配です。",
-         "education", "hikikomori"),
+        (
+            "小5の娘がいじめで学校に行けなくなりました。このまま引きこもりになったらと心配です。",
+            "education",
+            "hikikomori",
+        ),
         # a past hospital stay is a background fact
         ("昨年の夏に手術で入院したときの医療費が、まだ払えていません。", "poverty", "health"),
         # a joke is not a health need
         ("残業続きで死ぬほど疲れてるw 有給休暇ってどうやったら取れるの？", "employment", "health"),
         # the writer's own role is not the need
-        ("小学校の教員です。クラスの子の家庭が食べるものにも困っているようで、どこにつなげばいいですか。",
-         "poverty", "education"),
+        (
+            "小学校の教員です。クラスの子の家庭が食べるものにも困っているようで、どこにつなげばいいですか。",
+            "poverty",
+            "education",
+        ),
     ],
     ids=["future-worry", "past-stay", "joke", "writer-role"],
 )
@@ -95,8 +109,16 @@ def test_services_come_with_reasons_and_hours(sample_engine: Triage) -> None:
 @pytest.mark.parametrize(
     ("text", "crisis_type", "primary"),
     [
-        ("もう生きていたくない。今夜、ためておいた薬を全部飲んで終わりにします。", "suicide", "health"),
-        ("父が急に倒れて、呼びかけても返事がなく、いびきのような息をしています。", "medical", "health"),
+        (
+            "もう生きていたくない。今夜、ためておいた薬を全部飲んで終わりにします。",
+            "suicide",
+            "health",
+        ),
+        (
+            "父が急に倒れて、呼びかけても返事がなく、いびきのような息をしています。",
+            "medical",
+            "health",
+        ),
         ("I can't go on anymore. I'm going to kill myself tonight.", "suicide", "health"),
     ],
 )
@@ -115,7 +137,10 @@ def _crisis_types(engine: Triage, service_id: str) -> list[str]:
 
 @pytest.mark.parametrize(
     "text",
-    ["仕事が死ぬほど忙しくて、子どもの保育園のお迎えに間に合いません。", "借金で首が回らない状態です。"],
+    [
+        "仕事が死ぬほど忙しくて、子どもの保育園のお迎えに間に合いません。",
+        "借金で首が回らない状態です。",
+    ],
 )
 def test_everyday_exaggeration_is_not_a_crisis(sample_engine: Triage, text: str) -> None:
     assert sample_engine.assess(text).crisis is None

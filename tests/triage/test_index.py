@@ -25,12 +25,19 @@ def test_first_open_builds_then_loads(small_store: KnowledgeStore, tmp_path: Pat
     assert (again.last_sync.action, again.last_sync.added) == ("loaded", 0)
 
 
-def test_a_kb_change_re_embeds_only_what_changed(small_store: KnowledgeStore, tmp_path: Path) -> None:
+def test_a_kb_change_re_embeds_only_what_changed(
+    small_store: KnowledgeStore, tmp_path: Path
+) -> None:
     engine = open_triage(small_store, "e5-small", tmp_path / "idx")
     svc = small_store.service("svc-money")
     small_store.upsert_service(
         svc.model_copy(
-            update={"example_concerns": [svc.example_concerns[0], ExampleConcern(text="食べるものがない")]}
+            update={
+                "example_concerns": [
+                    svc.example_concerns[0],
+                    ExampleConcern(text="食べるものがない"),
+                ]
+            }
         )
     )
     report = engine.refresh()
@@ -62,7 +69,9 @@ def test_unchanged_kb_does_not_touch_the_index(small_store: KnowledgeStore, tmp_
     ids=["corrupt-index", "missing-index", "corrupt-manifest", "other-embedder"],
 )
 def test_a_damaged_or_mismatched_index_is_rebuilt(
-    small_store: KnowledgeStore, tmp_path: Path, damage  # type: ignore[no-untyped-def]
+    small_store: KnowledgeStore,
+    tmp_path: Path,
+    damage,  # type: ignore[no-untyped-def]
 ) -> None:
     open_triage(small_store, "e5-small", tmp_path / "idx")
     damage(tmp_path / "idx")

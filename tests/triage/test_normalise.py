@@ -28,7 +28,13 @@ def test_normalise_caps_length() -> None:
 
 def test_split_sentences_on_japanese_and_latin_punctuation() -> None:
     text = normalise("母が認知症です。兄は無職！どうしたら？\nI need help. Thanks")
-    assert split_sentences(text) == ["母が認知症です。", "兄は無職!", "どうしたら?", "I need help.", "Thanks"]
+    assert split_sentences(text) == [
+        "母が認知症です。",
+        "兄は無職!",
+        "どうしたら?",
+        "I need help.",
+        "Thanks",
+    ]
 
 
 def test_long_sentences_are_also_offered_in_halves() -> None:
