@@ -316,7 +316,7 @@ def serve(
         channel_status(settings),
     )
     try:
-        fastapi_app = create_app(settings)
+        fastapi_app = create_app(settings, freeze_gc=True)
     except (TriageError, StorageError) as exc:
         _fail(str(exc))
     except LoadError as exc:
