@@ -151,6 +151,10 @@ def create_app(
             )
         # replies queued before a crash go out while the model is still loading: a LINE
         # reply retried inside its token's minute is delivered exactly once
+        for sender in senders.values():
+            open_sender = getattr(sender, "open", None)
+            if open_sender is not None:
+                await open_sender()
         outbox.start()
         try:
             if process is not None:
@@ -198,16 +202,7 @@ def create_app(
             "pending_outbox": outbox_mod.pending_count(db),
         }
 
-    app.include_router(webchat.router)
-    inbox.install(app)
-    admin.install(app)
-    app.include_router(auditlog.router)
-    security.install(app, settings)
-    if staff_count(db) == 0:
-        log.warning(
-            "staff inbox: no staff accounts yet (there is no default password); create one with"
-            " `tsunagu staff add NAME --role admin`, then log in at /inbox"
-        )
+    # the webhooks first: routes are matched in order, and they take the traffic
     for channel in ("line", "telegram"):
         if not front_door.channels[channel]:
             log.info("%s: off (no credentials)", channel)
@@ -219,5 +214,15 @@ def create_app(
         app.include_router(adapter.router)
         senders[channel] = adapter.make_sender(settings)
         log.info("%s: on", channel)
+    app.include_router(webchat.router)
+    inbox.install(app)
+    admin.install(app)
+    app.include_router(auditlog.router)
+    security.install(app, settings)
+    if staff_count(db) == 0:
+        log.warning(
+            "staff inbox: no staff accounts yet (there is no default password); create one with"
+            " `tsunagu staff add NAME --role admin`, then log in at /inbox"
+        )
     log.info("web chat: on")
     return app

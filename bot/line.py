@@ -80,6 +80,9 @@ LINE_MAX_TEXT = 5000
 LINE_MAX_MESSAGES = 5
 #: How long the loading animation may show; a reply ends it sooner.
 LOADING_SECONDS = 10
+#: The animation is a courtesy: with this many requests for it already in
+#: flight (a burst the API cannot keep up with), a new event goes without.
+LOADING_IN_FLIGHT_MAX = 16
 #: Per-request timeout for LINE API calls, seconds.
 API_TIMEOUT = 10.0
 #: Progress of multi-request rows kept in memory (see ``LineSender.send``).
@@ -479,9 +482,14 @@ class LineSender:
         self._api: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._loading: dict[str, asyncio.Task[None]] = {}
+        self.loading_skipped = 0
         # batches already delivered per retry_key, so a retry after a partial
         # failure does not resend what arrived (LINE dedups pushes; not replies)
         self._progress: OrderedDict[str, int] = OrderedDict()
+
+    async def open(self) -> None:
+        """Create the SDK client at start-up, so the first resident does not wait for it."""
+        self.api()
 
     def api(self) -> Any:
         """The SDK client, created on first use inside the running event loop."""
@@ -563,7 +571,19 @@ class LineSender:
             raise TransientSendError(f"LINE push: {type(exc).__name__}") from None
 
     def show_loading(self, user_id: str) -> None:
-        """Start the loading animation in a 1:1 chat, in the background, best effort."""
+        """Start the loading animation in a 1:1 chat, in the background, best effort.
+
+        Skipped in a burst (LOADING_IN_FLIGHT_MAX calls pending) or while this
+        resident's animation request is still on its way: the webhook's own work,
+        storing the event and answering 200, must not queue behind courtesies.
+        """
+        pending = self._loading.get(user_id)
+        if len(self._loading) >= LOADING_IN_FLIGHT_MAX or (
+            pending is not None and not pending.done()
+        ):
+            self.loading_skipped += 1
+            log.debug("LINE loading animation skipped (%d in flight)", len(self._loading))
+            return
         task = asyncio.get_running_loop().create_task(self._show_loading(user_id))
         self._tasks.add(task)
         self._loading[user_id] = task

@@ -19,7 +19,14 @@ from fastapi.testclient import TestClient
 from bot import replies as r
 from bot.app import create_app
 from bot.channels import ReplyToken
-from bot.line import LINE_MAX_MESSAGES, LINE_MAX_TEXT, LineSender, split_text, utf16_len
+from bot.line import (
+    LINE_MAX_MESSAGES,
+    LINE_MAX_TEXT,
+    LOADING_IN_FLIGHT_MAX,
+    LineSender,
+    split_text,
+    utf16_len,
+)
 from bot.messages import Choice, Outbound
 from bot.settings import Settings
 from tests.bot.helpers import (
@@ -94,6 +101,21 @@ def test_a_signed_text_gets_a_reply_with_quick_replies_and_the_loading_animation
     assert "talk" in [item["action"]["data"] for item in items]
     loading = line_stub.wait_for(lambda: line_stub.requests("/v2/bot/chat/loading/start"))
     assert loading[0].body["chatId"] == user and loading[0].body["loadingSeconds"] % 5 == 0
+
+
+def test_in_a_burst_the_loading_animation_gives_way_and_every_event_is_answered(
+    client: TestClient, line_stub: LineStub
+) -> None:
+    """A slow animation API must not pile up calls: past the cap, events go without one."""
+    burst = LOADING_IN_FLIGHT_MAX + 8
+    users = [line_user_id(f"burst-{i}") for i in range(burst)]
+    line_stub.delay_next("/v2/bot/chat/loading/start", 2.0, times=burst)
+    response = post(client, line_stub, *(line_text_event(VAGUE, user_id=u) for u in users))
+    assert response.json()["accepted"] == burst
+    for user in users:
+        line_stub.wait_for_texts(to=user, timeout=60)
+    asked = {r.body["chatId"] for r in line_stub.requests("/v2/bot/chat/loading/start")}
+    assert len(asked) == LOADING_IN_FLIGHT_MAX and asked <= set(users)
 
 
 def _signed(body: bytes, stub: LineStub) -> dict[str, str]:
