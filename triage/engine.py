@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,6 +99,8 @@ class Tuning:
     probe_l2: float = 0.1
     halves_over: int = 120  # a sentence longer than this is read as two halves
     whole_read_below: int = 72  # tokens; a longer message is the mean of its sentences
+    query_tokens_max: int = 96  # a longer sentence is read in pieces of about this size
+    tokens_max: int = 768  # the encoder reads this much of a message; the words, all of it
     vague_sim: float = 0.83  # below this best similarity and no lexicon word: vague
     vague_margin: float = 0.0  # ... or when a generic opener fits about as well as any concern
     sentence_generic_margin: float = 0.0  # a sentence this close to a generic phrase shows no need
@@ -191,6 +193,12 @@ class Triage:
         readable = split_sentences(norm, halves_over=t.halves_over, halves_only=True)
         kept = [s for s in readable if not is_topic_free(s)] or readable
         whole = norm if len(kept) == len(readable) else _without(norm, readable, kept)
+        # a pasted page costs the encoder seconds and every reply queued behind it waits:
+        # it reads the first tokens_max tokens (sentences, long ones in pieces), while
+        # the lexicon and the crisis rules below still read every word
+        kept = read_within(
+            kept, self.embedder.token_count, piece=t.query_tokens_max, budget=t.tokens_max
+        )
         queries = [whole] + [s for s in kept if s != whole]
         if len(queries) > 2 and self.embedder.token_count(whole) >= t.whole_read_below:
             # A long message is not read twice: its vector is the mean of its
@@ -494,6 +502,29 @@ CRISIS_LABEL = {
     "child_abuse": "子どもの虐待",
     "medical": "急病",
 }
+
+
+def read_within(
+    sentences: Sequence[str], count: Callable[[str], int], *, piece: int, budget: int
+) -> list[str]:
+    """The sentences the encoder reads: in order, a long one cut into pieces of about
+    ``piece`` tokens, until ``budget`` tokens are used (the first is always read)."""
+    out: list[str] = []
+    used = 0
+    for sentence in sentences:
+        n = count(sentence)
+        if n <= piece:
+            parts = [(sentence, n)]
+        else:
+            size = max(1, len(sentence) * piece * 9 // (n * 10))  # chars, a little under
+            cuts = (sentence[i : i + size].strip() for i in range(0, len(sentence), size))
+            parts = [(c, count(c)) for c in cuts if c]
+        for text, tokens in parts:
+            if out and used + tokens > budget:
+                return out
+            out.append(text)
+            used += tokens
+    return out
 
 
 def _without(text: str, sentences: Sequence[str], kept: Sequence[str]) -> str:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from knowledge import CATEGORIES, CRISIS_TYPES
 from triage import Triage
+from triage.engine import read_within
 
 EMOJI = st.sampled_from(["😀", "👨‍👩‍👧‍👦", "🏳️‍🌈", "🇯🇵", "❤️", "🙇‍♀️", "😭"])
 COMBINING = st.text(st.characters(categories=["Mn", "Me"]), min_size=1, max_size=6)
@@ -83,7 +84,46 @@ def test_danger_is_seen_through_noise(
 
 @pytest.mark.parametrize("danger", sorted(DANGER))
 def test_danger_after_10000_characters_without_a_word(sample_engine: Triage, danger: str) -> None:
-    """More than the encoder reads (4,000 characters) of emoji, then the plea."""
+    """More than the encoder reads (4,000 characters, 768 tokens) of emoji, then the plea."""
     noise = ("😀\u200b" * 5000)[:10_000]
     a = sample_engine.assess(noise + danger)
     assert a.crisis is not None and a.crisis.type == DANGER[danger]
+
+
+STORY = "家賃が払えなくて困っていて仕事も見つからず母の介護もあって毎日どうしていいかわからず"
+
+
+@pytest.mark.parametrize("danger", sorted(DANGER))
+def test_a_pasted_page_is_read_within_the_budget_and_its_last_plea_still_counts(
+    sample_engine: Triage, danger: str
+) -> None:
+    """10,000 characters without a full stop: the encoder reads its start, the words all."""
+    a = sample_engine.assess((STORY * 300)[:10_000] + danger)
+    assert "poverty" in a.codes
+    assert a.crisis is not None and a.crisis.type == DANGER[danger]
+
+
+@pytest.mark.parametrize(
+    "sentences",
+    [
+        ["短い文です。"],
+        ["母が認知症です。", "兄は仕事がありません。", "家賃が払えません。"],
+        ["短い文です。", STORY * 40, "最後の文です。"],
+        [STORY * 200],
+        ["家賃が払えません。"] * 400,
+    ],
+    ids=["one", "a-few", "one-long", "a-page", "many"],
+)
+def test_read_within_cuts_long_sentences_and_stops_at_the_budget(
+    sample_engine: Triage, sentences: list[str]
+) -> None:
+    count = sample_engine.embedder.token_count
+    piece, budget = sample_engine.tuning.query_tokens_max, sample_engine.tuning.tokens_max
+    read = read_within(sentences, count, piece=piece, budget=budget)
+    if sum(count(s) for s in sentences) <= budget and all(count(s) <= piece for s in sentences):
+        assert read == sentences  # an ordinary message is read whole
+        return
+    assert read and sum(count(r) for r in read) <= budget
+    assert all(count(r) <= piece * 1.2 for r in read)
+    # in order, nothing invented: the pieces are the message's own text from its start
+    assert "".join(read) == "".join(sentences)[: len("".join(read))]
