@@ -4,9 +4,9 @@ Starts the local LINE API stub and ``tsunagu serve`` (LINE on, pointed at the
 stub) as separate processes, posts signed text events at fixed rates
 (open loop: a slow ack does not slow the sender) and prints, per rate, the
 ack latency p50/p99 after a warm-up at the same rate (its figures printed
-apart: first-call costs and connection set-up), events acknowledged, events answered (a reply or push
-that reached the stub) and events lost. Bounded in count and time; loopback
-only. Run: ``tsunagu bench webhook [--rates 50,200,500] [--seconds 30]``.
+apart: first-call costs and connection set-up), events acknowledged, events
+answered (a reply or push that reached the stub) and events lost. Bounded in
+count and time; loopback only. Run: ``tsunagu bench webhook [--rates 50,200,500] [--seconds 30]``.
 """
 
 from __future__ import annotations
