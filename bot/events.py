@@ -21,6 +21,8 @@ from typing import Any, cast
 
 import sqlite_utils
 
+from triage import may_be_crisis
+
 from . import replies as r
 from .conversation import Clock, Conversation
 from .messages import MAX_INBOUND_TEXT, Inbound, InboundKind, MessageError, Outbound
@@ -28,6 +30,18 @@ from .outbox import enqueue
 from .worker import Worker, error_summary
 
 log = logging.getLogger(__name__)
+
+_OLDEST = "SELECT * FROM inbound_events WHERE status = 'pending' ORDER BY id LIMIT ?"
+#: The pending events of the writers with a pending crisis-word message, oldest first.
+#: The partial indexes (migration 002) keep it small whatever the backlog; the planner,
+#: without statistics, would walk every pending row instead.
+_URGENT_LANE = """
+SELECT * FROM inbound_events INDEXED BY inbound_events_resident_pending
+WHERE status = 'pending' AND resident_ref IN (
+    SELECT resident_ref FROM inbound_events INDEXED BY inbound_events_urgent
+    WHERE status = 'pending' AND urgent = 1 ORDER BY id LIMIT ?)
+ORDER BY id LIMIT ?
+"""
 
 #: A processing error is retried this many times, then the resident gets an apology.
 MAX_PROCESS_ATTEMPTS = 3
@@ -49,8 +63,8 @@ def store(db: sqlite_utils.Database, event: Inbound, *, now: dt.datetime) -> int
     cursor = db.execute(
         """
         INSERT OR IGNORE INTO inbound_events (channel, channel_event_id, resident_ref, kind, text,
-            data, reply_token, received_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            data, reply_token, received_at, urgent)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
         [
             event.channel,
@@ -61,6 +75,7 @@ def store(db: sqlite_utils.Database, event: Inbound, *, now: dt.datetime) -> int
             event.data.replace("\x00", ""),
             event.reply_token,
             _stamp(event.received_at or now),
+            int(event.kind == "text" and may_be_crisis(text)),
         ],
     )
     return cursor.lastrowid if cursor.rowcount == 1 else None
@@ -104,14 +119,28 @@ class EventWorker(Worker):
         self.executor = executor
         self.on_replies = on_replies
         self.batch = batch
+        self._took_urgent = False
+
+    def next_batch(self) -> list[dict[str, Any]]:
+        """The urgent lane first, else the oldest pending events.
+
+        A writer with a pending crisis-word message (``triage.may_be_crisis``)
+        goes before the queue, with their earlier pending events, so that one
+        resident's events still run in order (each batch takes a prefix of
+        every writer's pending events). The lane and the queue take turns, so
+        a flood of alarming words cannot starve everyone else.
+        """
+        took_urgent, self._took_urgent = self._took_urgent, False
+        if not took_urgent:
+            urgent = list(self.db.query(_URGENT_LANE, [self.batch, self.batch]))
+            if urgent:
+                self._took_urgent = True
+                return urgent
+        rows = list(self.db.query(_OLDEST, [self.batch]))
+        return rows or (self.next_batch() if took_urgent else [])
 
     async def run_once(self) -> int:
-        rows = list(
-            self.db.query(
-                "SELECT * FROM inbound_events WHERE status = 'pending' ORDER BY id LIMIT ?",
-                [self.batch],
-            )
-        )
+        rows = self.next_batch()
         for row in rows:
             await self.process(row)
         if rows and self.on_replies is not None:

@@ -111,6 +111,21 @@ def m001_front_door(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX webchat_messages_session ON webchat_messages(session, id)")
 
 
+@migrations(name="002_urgent_lane")
+def m002_urgent_lane(db: sqlite_utils.Database) -> None:
+    # A message with a crisis word is taken before a backlog (bot.events); the
+    # partial indexes keep finding it, and its writer's earlier events, cheap.
+    db.execute("ALTER TABLE inbound_events ADD COLUMN urgent INTEGER NOT NULL DEFAULT 0")
+    db.execute(
+        "CREATE INDEX inbound_events_urgent ON inbound_events(id)"
+        " WHERE status = 'pending' AND urgent = 1"
+    )
+    db.execute(
+        "CREATE INDEX inbound_events_resident_pending ON inbound_events(resident_ref, id)"
+        " WHERE status = 'pending'"
+    )
+
+
 def migrate(db: sqlite_utils.Database) -> None:
     """Apply any pending bot migrations."""
     migrations.apply(db)

@@ -9,6 +9,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .assessment import Assessment, CategoryFinding, CrisisFinding, Evidence, ServiceMatch
+from .crisis import may_be_crisis
 from .embedder import E5SmallEmbedder, Embedder, SentenceTransformerEmbedder, make_embedder
 from .engine import Triage, Tuning, open_triage
 from .errors import EmbedderUnavailable, TriageError
@@ -37,6 +38,7 @@ __all__ = [
     "Tuning",
     "detect_language",
     "make_embedder",
+    "may_be_crisis",
     "normalise",
     "open_triage",
     "split_sentences",

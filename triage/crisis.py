@@ -32,6 +32,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from .normalise import CRISIS_MAX_CHARS, normalise
+
 CRISIS_ORDER = ("suicide", "medical", "violence", "child_abuse")
 """Tie-break when several types fire: the first one listed wins.
 
@@ -989,6 +991,7 @@ _CUES: tuple[_Cue, ...] = tuple(
     for kind, entries in LEXICON.items()
     for p, strong, desc in entries
 ) + tuple(_Cue("suicide", _compile(p), False, desc, risk_only=True) for p, desc in RISK_ONLY)
+_ANY_CUE = _compile("|".join(f"(?:{cue.pattern.pattern})" for cue in _CUES))
 _HARMLESS = _compile("|".join(f"(?:{p})" for p, _ in HARMLESS))
 _AMPLIFIERS = {
     kind: _compile("|".join(f"(?:{p})" for p in pats)) for kind, pats in AMPLIFIERS.items()
@@ -1013,6 +1016,15 @@ _MASK = "〓"
 
 
 # --- detection ------------------------------------------------------------------------------
+
+
+def may_be_crisis(text: str) -> bool:
+    """Whether any crisis cue appears anywhere in ``text``: words only, no context, no model.
+
+    About a millisecond, so the front door can ask it of every message as it
+    arrives and take such a message before a backlog; ``assess`` decides.
+    """
+    return _ANY_CUE.search(_fold(normalise(text, max_chars=CRISIS_MAX_CHARS))) is not None
 
 
 def _suppression(kind: str, folded: str) -> str | None:

@@ -114,6 +114,42 @@ def test_a_residents_events_are_processed_in_order(engine: Conversation) -> None
     assert engine.load("line:U1").state == "handed_off"  # type: ignore[union-attr]
 
 
+def _done(db: sqlite_utils.Database) -> set[str]:
+    return {
+        r[0] for r in db.execute("SELECT channel_event_id FROM inbound_events WHERE status='done'")
+    }
+
+
+def test_a_crisis_word_goes_before_the_backlog_with_its_writers_earlier_events(
+    engine: Conversation,
+) -> None:
+    intake = Intake(engine.db, now=engine.now)
+    intake.accept(Inbound("line:UZ", "text", "z1", text=ELDERLY))  # Z wrote before
+    for i in range(6):
+        intake.accept(Inbound(f"line:U{i}", "text", f"q{i}", text=ELDERLY))
+    intake.accept(Inbound("line:UZ", "text", "z2", text=SUICIDE))
+    worker = EventWorker(engine.db, engine, None, batch=3)
+    asyncio.run(worker.run_once())
+    assert _done(engine.db) == {"z1", "z2"}  # Z's events, in order, before the queue
+    seen = [
+        r[0]
+        for r in engine.db.execute(
+            "SELECT text FROM conversation_messages WHERE resident_ref = 'line:UZ'"
+            " AND role = 'resident' ORDER BY id"
+        )
+    ]
+    assert seen == [ELDERLY, SUICIDE]
+    # the lane and the queue take turns: a new alarm waits for one batch of the queue
+    intake.accept(Inbound("line:UY", "text", "y1", text=SUICIDE))
+    asyncio.run(worker.run_once())
+    assert _done(engine.db) == {"z1", "z2", "q0", "q1", "q2"}
+    asyncio.run(worker.run_once())
+    assert "y1" in _done(engine.db) and "q3" not in _done(engine.db)
+    while asyncio.run(worker.run_once()):
+        pass
+    assert len(_done(engine.db)) == 9
+
+
 def test_a_failing_event_is_retried_then_answered_kindly(engine: Conversation) -> None:
     db = engine.db
     # a conversation row this version cannot read: processing fails every time

@@ -19,6 +19,7 @@ from triage.crisis import (
     EMBED_ESCALATE_THRESHOLD,
     LEXICON,
     detect_crisis,
+    may_be_crisis,
 )
 
 
@@ -117,6 +118,20 @@ MEDICAL = [
     "Mẹ tôi không thở",
     "Minha mãe não está respirando",
 ]
+
+
+@pytest.mark.parametrize("text", SUICIDE + VIOLENCE + CHILD_ABUSE + MEDICAL)
+def test_every_crisis_message_takes_the_urgent_lane(text: str) -> None:
+    """The front door's cheap first look must never miss what the detector would call."""
+    assert may_be_crisis(text)
+    assert may_be_crisis("😀" * 3000 + "。" + text)  # wherever it is in the message
+
+
+@pytest.mark.parametrize(
+    "text", ["家賃が払えなくて困っています", "母の介護に疲れました", "I lost my job", ""]
+)
+def test_an_ordinary_message_waits_its_turn(text: str) -> None:
+    assert not may_be_crisis(text)
 
 
 @pytest.mark.parametrize("text", SUICIDE)
