@@ -196,9 +196,19 @@ async def login_page(
     request: Request, next: Annotated[str | None, Query(max_length=500)] = None
 ) -> Response:
     """The login form; a double-submit cookie protects it (there is no session yet)."""
+    return _login_form(request, next, None)
+
+
+def _login_form(
+    request: Request, next: str | None, error: str | None, *, status_code: int = 200
+) -> Response:
+    """The login page with a fresh double-submit token in its form and its cookie."""
     token = secrets.token_urlsafe(24)
     response = _page(
-        request, "inbox/login.html", {"login_csrf": token, "next": _safe_next(next), "error": None}
+        request,
+        "inbox/login.html",
+        {"login_csrf": token, "next": _safe_next(next), "error": error},
+        status_code=status_code,
     )
     response.set_cookie(
         LOGIN_CSRF_COOKIE,
@@ -227,22 +237,7 @@ async def login_post(
     try:
         member = staff_mod.authenticate(front_door.db, name, password, now=now)
     except LoginError as exc:
-        token = secrets.token_urlsafe(24)
-        response = _page(
-            request,
-            "inbox/login.html",
-            {"login_csrf": token, "next": _safe_next(next), "error": str(exc)},
-            status_code=401,
-        )
-        response.set_cookie(
-            LOGIN_CSRF_COOKIE,
-            token,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-            path="/inbox",
-        )
-        return response
+        return _login_form(request, next, str(exc), status_code=401)
     previous = request.cookies.get(STAFF_COOKIE, "")
     if previous:  # a new id at every login: whatever the browser held before stops working
         staff_mod.end_session(front_door.db, previous, now=now)
