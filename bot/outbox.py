@@ -18,7 +18,7 @@ sent. A token LINE calls stale is removed from the row (``spent``), so that
 answer is never mistaken for our own delivery. A first attempt offers the
 token only while it is fresh (25 s), so a retry after a crash or a timeout
 has 25 s to come round; older turns are pushed with the retry key, which LINE
-deduplicates. Only a tried reply whose retry comes later than that is pushed
+deduplicates, and lose their token first, so that their retries push too. Only a tried reply whose retry comes later than that is pushed
 blind: then, and only then, a reply may arrive twice (preferred to losing it).
 """
 
@@ -247,7 +247,12 @@ class OutboxWorker(Worker):
             self.db.execute("UPDATE outbox SET reply_token = NULL WHERE id = ?", [row_id])
 
         if row["attempts"] == 0:
-            return ReplyToken(value, spent=spent) if age < REPLY_TOKEN_FRESH else None
+            if age < REPLY_TOKEN_FRESH:
+                return ReplyToken(value, spent=spent)
+            # this turn goes by push, and so must every retry of it: a retry that found
+            # the token unused would deliver the turn a second time
+            spent()
+            return None
         return ReplyToken(value, tried=True, spent=spent) if age < REPLY_TOKEN_TTL else None
 
     def _retry(

@@ -206,6 +206,23 @@ def test_a_token_the_sender_spent_is_never_offered_again(db: sqlite_utils.Databa
     assert sender.calls[0]["reply_token"] is None and _row(db, row_id)["status"] == "sent"
 
 
+def test_a_turn_that_went_by_push_is_retried_by_push_never_by_its_unused_token(
+    db: sqlite_utils.Database,
+) -> None:
+    """First try past the fresh window pushes; a crash before the outcome is recorded
+    must not let the retry find the token unused and deliver the turn again."""
+    clock = ManualClock()
+    row_id = _put(db, A, "x", clock, reply_token="tok")
+    clock.t += REPLY_TOKEN_FRESH + 1
+    sender = RecordingSender([TransientSendError("the server died mid-push")])
+    asyncio.run(_worker(db, sender, clock, base=1.0).run_once())
+    clock.t += 2.0  # still inside the token's TTL
+    asyncio.run(_worker(db, sender, clock).run_once())
+    assert [c["reply_token"] for c in sender.calls] == [None, None]
+    assert sender.calls[0]["retry_key"] == sender.calls[1]["retry_key"]  # LINE dedups it
+    assert _row(db, row_id)["status"] == "sent"
+
+
 class SpendingSender:
     """Finds the token stale (spends it), then the push fails transiently."""
 

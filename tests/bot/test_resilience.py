@@ -18,6 +18,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import sqlite_utils
 
 from bot.messages import load_batch
 from bot.settings import Settings
@@ -181,8 +182,33 @@ def test_five_sigkills_while_2000_events_are_in_flight(
     assert per_event[0] == per_event[1] == len(rows)
     expected = _outbox_texts(settings)
     for user in residents.users:
-        assert line_stub.sent_texts(to=user) == expected[user], f"{user}: once each, in order"
+        sent = line_stub.sent_texts(to=user)
+        assert sent == expected[user], _story(db, line_stub, settings, user)
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def _story(db: sqlite_utils.Database, stub: LineStub, settings: Settings, user: str) -> str:
+    """What happened to one resident's replies, for a failure message: rows, calls, log."""
+    rows = list(
+        db.query(
+            "SELECT o.id, o.event_id, o.attempts, o.created_at, o.sent_at, o.last_error,"
+            " o.reply_token IS NOT NULL AS token, e.received_at FROM outbox o"
+            " LEFT JOIN inbound_events e ON e.id = o.event_id WHERE o.resident_ref = ?"
+            " ORDER BY o.id",
+            [f"line:{user}"],
+        )
+    )
+    calls = [
+        f"{d.kind} at {d.request.time:.3f}: {(d.text or '')[:12]!r}" for d in stub.deliveries(user)
+    ]
+    ids = {f"outbox {r['id']} " for r in rows}
+    log = [
+        line
+        for line in (settings.data_dir / "serve.log").read_text(errors="replace").splitlines()
+        if any(i in line for i in ids) or "Started server process" in line
+    ]
+    head = [f"{user}: once each, in order", "outbox rows:", *map(str, rows)]
+    return "\n".join([*head, "at the stub:", *calls, "serve log:", *log[-80:]])
 
 
 PHASE_SECONDS = 3.0  # each kind of failure, at least this long and until it has been seen
