@@ -117,6 +117,12 @@ def main() -> None:
         "--drain", type=float, default=300.0, help="max seconds to wait for replies"
     )
     parser.add_argument(
+        "--drain-at-end",
+        type=float,
+        default=0.0,
+        help="then wait up to this many seconds for every acked event of every rate",
+    )
+    parser.add_argument(
         "--data-dir", help="reuse this data dir (its index survives; default: a fresh temp dir)"
     )
     args = parser.parse_args()
@@ -169,6 +175,8 @@ def main() -> None:
                 f"{'rate/s':>6} {'sent':>6} {'acked':>6} {'ack p50':>9} {'ack p99':>9} "
                 f"{'answered':>8} {'lost':>5} {'drain':>7}"
             )
+            answered_at_start = _answered(stub_url)
+            acked_total = 0
             for rate in (int(r) for r in args.rates.split(",") if r):
                 before = _answered(stub_url)
                 cold, lat, acked, errors = asyncio.run(
@@ -188,6 +196,7 @@ def main() -> None:
                         f"max {max(cold):.1f} ms (not in the row below)"
                     )
                 sent = len(cold) + int(rate * args.seconds)
+                acked_total += acked
                 print(
                     f"{rate:>6} {sent:>6} {acked:>6} "
                     f"{pct(lat, 0.5):>7.1f}ms {pct(lat, 0.99):>7.1f}ms   (draining…)",
@@ -204,6 +213,18 @@ def main() -> None:
                     f"{pct(lat, 0.5):>7.1f}ms {pct(lat, 0.99):>7.1f}ms "
                     f"{answered:>8} {acked - answered:>5} {drain:>6.1f}s"
                     + (f"  ({errors} refused/failed)" if errors else "")
+                )
+            if args.drain_at_end:
+                # a short --drain per rate leaves a backlog: wait for every answer here
+                t0 = time.perf_counter()
+                answered = _answered(stub_url) - answered_at_start
+                while answered < acked_total and time.perf_counter() - t0 < args.drain_at_end:
+                    time.sleep(5)
+                    answered = _answered(stub_url) - answered_at_start
+                print(
+                    f"all rates: {acked_total} acked, {answered} answered, "
+                    f"{acked_total - answered} not answered, after {time.perf_counter() - t0:.0f} s"
+                    " more"
                 )
         finally:
             for p in reversed(procs):
