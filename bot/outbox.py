@@ -17,9 +17,10 @@ try never landed; "token already used" means it did, and nothing more is
 sent. A token LINE calls stale is removed from the row (``spent``), so that
 answer is never mistaken for our own delivery. A first attempt offers the
 token only while it is fresh (25 s), so a retry after a crash or a timeout
-has 25 s to come round; older turns are pushed with the retry key, which LINE
-deduplicates, and lose their token first, so that their retries push too. Only a tried reply whose retry comes later than that is pushed
-blind: then, and only then, a reply may arrive twice (preferred to losing it).
+has 25 s to come round; older turns lose their token first and are pushed
+with the retry key, which LINE deduplicates, so their retries push too. Only
+a tried reply whose retry comes later than 50 s is pushed blind: then, and
+only then, a reply may arrive twice (preferred to losing it).
 """
 
 from __future__ import annotations
