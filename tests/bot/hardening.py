@@ -18,7 +18,7 @@ from bot.app import create_app
 from bot.settings import Settings
 from handoff import staff
 from knowledge import open_database
-from tests.bot.helpers import IN_HOURS, RunningClock, copy_template, make_settings
+from tests.bot.helpers import IN_HOURS, RunningClock, copy_template, make_settings, own_db
 from tests.stubs.line_api import LineStub
 from tests.stubs.telegram_api import TelegramStub
 from triage import Triage
@@ -166,7 +166,7 @@ def app_routes(app: FastAPI) -> list[tuple[str, str, Any]]:
 
 def fill_path(app: FastAPI, path: str, case_id: int) -> str:
     """A route's path with real ids (a case, the first service and organization…)."""
-    db = app.state.front_door.db
+    db = own_db(app)
     service = db.execute("SELECT id FROM services ORDER BY id LIMIT 1").fetchone()[0]
     org = db.execute("SELECT id FROM organizations ORDER BY id LIMIT 1").fetchone()[0]
     values = {

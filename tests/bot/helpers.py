@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import sqlite_utils
+from fastapi import FastAPI
 
 import handoff
 from bot import migrations as bot_migrations
@@ -25,7 +26,7 @@ from bot.channels import ReplyToken
 from bot.conversation import Conversation, ConversationState
 from bot.messages import Inbound, Outbound
 from bot.settings import Settings
-from knowledge import KnowledgeStore
+from knowledge import KnowledgeStore, open_database
 
 T = TypeVar("T")
 
@@ -279,3 +280,16 @@ class ServeProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def own_db(app: FastAPI) -> sqlite_utils.Database:
+    """The test's own connection to a running app's database.
+
+    The app's connection belongs to its event-loop thread; sharing it from the
+    test's thread interleaves sqlite-utils' savepoints ("no such savepoint").
+    """
+    db: sqlite_utils.Database | None = getattr(app.state, "test_db", None)
+    if db is None:
+        db = open_database(app.state.front_door.settings.db_path, check_same_thread=False)
+        app.state.test_db = db
+    return db

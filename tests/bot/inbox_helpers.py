@@ -15,7 +15,7 @@ import handoff
 from bot.settings import Settings
 from handoff import staff
 from knowledge import open_database
-from tests.bot.helpers import IN_HOURS, RunningClock
+from tests.bot.helpers import IN_HOURS, RunningClock, own_db
 from tests.stubs.events import line_text_event, line_webhook_request
 from tests.stubs.line_api import LineStub
 from triage.assessment import Assessment, CategoryFinding, CrisisFinding, ServiceMatch
@@ -83,7 +83,7 @@ def open_case(
     services: tuple[str, ...] = (),
     language: str = "ja",
 ) -> handoff.Case:
-    db = app.state.front_door.db
+    db = own_db(app)
     at = IN_HOURS - dt.timedelta(minutes=minutes_ago)
     return handoff.open_case(
         db,

@@ -34,6 +34,7 @@ from tests.bot.helpers import (
     RunningClock,
     copy_template,
     launch_chromium,
+    own_db,
     wait_for,
 )
 from triage import Triage
@@ -205,7 +206,7 @@ def test_a_bad_edit_names_fields_in_japanese_and_saves_nothing(
     app: FastAPI, client: TestClient
 ) -> None:
     csrf = login(client, "kanri")
-    store = KnowledgeStore(app.state.front_door.db)
+    store = KnowledgeStore(own_db(app))
     service = store.services()[0]
     version = store.version
     form = _service_form(client, service.id)
@@ -222,7 +223,7 @@ def test_a_bad_edit_names_fields_in_japanese_and_saves_nothing(
 
 def test_edit_hours_confirm_and_audit(app: FastAPI, client: TestClient) -> None:
     csrf = login(client, "kanri")
-    db = app.state.front_door.db
+    db = own_db(app)
     store = KnowledgeStore(db)
     service = store.services()[0]
     form = _service_form(client, service.id)
@@ -271,7 +272,7 @@ def test_editing_example_concerns_re_embeds_only_those_and_try_it_follows(
 ) -> None:
     csrf = login(client, "kanri")
     engine = app.state.front_door.conversation.triage
-    store = KnowledgeStore(app.state.front_door.db)
+    store = KnowledgeStore(own_db(app))
     service = store.service("engawa-oshaberi-denwa")
     old = [c.text for c in service.example_concerns]
     form = _service_form(client, service.id)
@@ -334,7 +335,7 @@ def test_retiring_an_organization_retires_its_services_and_restoring_brings_them
 ) -> None:
     csrf = login(client, "kanri")
     engine = app.state.front_door.conversation.triage
-    store = KnowledgeStore(app.state.front_door.db)
+    store = KnowledgeStore(own_db(app))
     own = [s.id for s in store.services(organization_id=HIKI_ORG)]
     assert own == ["hikikomori-ibasho", "hikikomori-kazoku-kyoushitsu", "hikikomori-soudan"]
     assert "hikikomori-soudan" in _suggested(engine, HIKIKOMORI)
@@ -432,7 +433,7 @@ def test_retiring_an_organization_retires_its_services_and_restoring_brings_them
 
 def test_editing_an_organization_keeps_its_status(app: FastAPI, client: TestClient) -> None:
     csrf = login(client, "kanri")
-    store = KnowledgeStore(app.state.front_door.db)
+    store = KnowledgeStore(own_db(app))
     client.post(f"/admin/organizations/{HIKI_ORG}/retire", data={"csrf": csrf})
     r = client.post(
         "/admin/organizations",
@@ -453,7 +454,7 @@ def test_import_with_one_bad_row_changes_nothing_then_a_good_one_applies(
     app: FastAPI, client: TestClient
 ) -> None:
     csrf = login(client, "kanri")
-    store = KnowledgeStore(app.state.front_door.db)
+    store = KnowledgeStore(own_db(app))
     sheets = export_csv(store)
     rows = list(csv.reader(io.StringIO(sheets["services.csv"].decode("utf-8-sig"), newline="")))
     header = rows[0]
@@ -528,7 +529,7 @@ def test_a_yaml_import_previews_then_applies_and_routes_at_once(
     app: FastAPI, client: TestClient, query: Callable[..., list[sqlite3.Row]]
 ) -> None:
     csrf = login(client, "kanri")
-    store = KnowledgeStore(app.state.front_door.db)
+    store = KnowledgeStore(own_db(app))
     engine = app.state.front_door.conversation.triage
     exported = _export(client, "yaml")
     # the export's own zip imports back as no change
@@ -596,7 +597,7 @@ def test_a_bad_yaml_changes_nothing_and_names_file_record_and_field(
     message: str,
 ) -> None:
     csrf = login(client, "kanri")
-    store = KnowledgeStore(app.state.front_door.db)
+    store = KnowledgeStore(own_db(app))
     exported = _export(client, "yaml")
     good = yaml.safe_load(exported["hinata-shakyo.yaml"])
     good["services"][0]["phone"] = "000-9999-9999"  # a good change in the same upload
@@ -725,7 +726,7 @@ def test_an_admin_adds_a_service_and_try_it_routes_to_it_in_chromium(
     from playwright import sync_api
 
     expect = sync_api.expect
-    org = KnowledgeStore(app.state.front_door.db).organizations()[0]
+    org = KnowledgeStore(own_db(app)).organizations()[0]
     with sync_api.sync_playwright() as p:
         browser = launch_chromium(p)
         errors: list[str] = []
@@ -763,7 +764,7 @@ def test_retiring_an_organization_and_a_bad_import_in_chromium(
     from playwright import sync_api
 
     expect = sync_api.expect
-    store = KnowledgeStore(app.state.front_door.db)
+    store = KnowledgeStore(own_db(app))
     sheets = export_csv(store)
     services = list(csv.reader(io.StringIO(sheets["services.csv"].decode("utf-8-sig"), newline="")))
     services[3][services[0].index("status")] = "closed-forever"
@@ -822,7 +823,7 @@ def test_reports_page_and_csv_for_a_period(app: FastAPI, client: TestClient) -> 
     from handoff import Consent, TranscriptEntry, open_case
     from triage.assessment import Assessment, CategoryFinding
 
-    db = app.state.front_door.db
+    db = own_db(app)
     at = dt.datetime(2025, 6, 2, 1, 0, tzinfo=dt.UTC)
     for i, codes in enumerate((("poverty",), ("poverty", "housing"), ("poverty",))):
         open_case(

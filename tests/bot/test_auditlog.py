@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.bot.hardening import all_channels, build_app, login, open_case
+from tests.bot.helpers import own_db
 from tests.stubs.line_api import LineStub
 from tests.stubs.telegram_api import TelegramStub
 from triage import Triage
@@ -36,7 +37,7 @@ def app(
 
 
 def _work_a_case(app: FastAPI, client: TestClient, marker: str) -> int:
-    case = open_case(app.state.front_door.db, "line:Uaudit", f"{marker} 母の介護", "elderly_care")
+    case = open_case(own_db(app), "line:Uaudit", f"{marker} 母の介護", "elderly_care")
     csrf = login(client, "kanri")
     url = f"/inbox/cases/{case.id}"
     client.get(url)
@@ -85,7 +86,7 @@ def test_staff_may_not_download_it(app: FastAPI, client: TestClient) -> None:
 def test_no_audit_row_holds_what_was_written(app: FastAPI, client: TestClient) -> None:
     marker = uuid.uuid4().hex
     _work_a_case(app, client, marker)
-    db = app.state.front_door.db
+    db = own_db(app)
     assert (
         db.execute("SELECT COUNT(*) FROM case_notes WHERE text LIKE ?", [f"%{marker}%"]).fetchone()[
             0

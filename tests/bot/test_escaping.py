@@ -27,7 +27,7 @@ from tests.bot.hardening import (
     login,
     open_case,
 )
-from tests.bot.helpers import launch_chromium, wait_for
+from tests.bot.helpers import launch_chromium, own_db, wait_for
 from tests.stubs.events import line_text_event, line_user_id, line_webhook_request
 from tests.stubs.line_api import LineStub
 from tests.stubs.telegram_api import TelegramStub
@@ -87,7 +87,7 @@ def _seed(
     live = wait_for(
         lambda: query("SELECT id FROM cases WHERE resident_ref = ?", f"line:{user}"), what="case"
     )[0]["id"]
-    db = app.state.front_door.db
+    db = own_db(app)
     direct = open_case(db, "telegram:424242", CONCERN, "elderly_care", "poverty", crisis="suicide")
     handoff.add_note(db, direct.id, f"メモ{SCRIPT}{ATTR}", author="kanri")
     handoff.claim(db, direct.id, actor="kanri")

@@ -27,6 +27,7 @@ from tests.bot.helpers import (
     RunningClock,
     ServeProcess,
     copy_template,
+    own_db,
     wait_for,
 )
 from triage import Triage
@@ -222,7 +223,7 @@ def test_a_double_submit_is_answered_once(
         two = client.post("/chat/messages", data=form, headers=JSON).json()
         assert one == {"accepted": True, "duplicate": False}
         assert two == {"accepted": True, "duplicate": True}
-        db = app.state.front_door.db
+        db = own_db(app)
         wait_for(
             lambda: _count(db, "SELECT COUNT(*) FROM outbox WHERE status = 'sent'") == 2,
             what="greeting and reply sent",

@@ -30,7 +30,7 @@ from tests.bot.hardening import (
     open_case,
     table_counts,
 )
-from tests.bot.helpers import wait_for
+from tests.bot.helpers import own_db, wait_for
 from tests.stubs.events import (
     line_text_event,
     line_user_id,
@@ -434,7 +434,7 @@ def test_login_with_anything_is_refused_cleanly(
 def test_inbox_forms_take_anything_without_a_5xx_or_a_half_write(
     app: FastAPI, client: TestClient, action: str, text: str, status: str
 ) -> None:
-    db = app.state.front_door.db
+    db = own_db(app)
     case = open_case(db, f"line:U{abs(hash(text)) % 10**12:012d}", "相談", "poverty")
     if "tsunagu_staff" not in client.cookies:
         login(client, "kanri")
@@ -460,7 +460,7 @@ def _sheet(app: FastAPI) -> tuple[list[str], list[list[str]]]:
     from knowledge import KnowledgeStore
     from knowledge.csvio import export_csv
 
-    data = export_csv(KnowledgeStore(app.state.front_door.db))["services.csv"]
+    data = export_csv(KnowledgeStore(own_db(app)))["services.csv"]
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     return rows[0], rows[1:]
 

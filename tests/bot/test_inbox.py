@@ -28,6 +28,7 @@ from tests.bot.helpers import (
     copy_template,
     launch_chromium,
     make_settings,
+    own_db,
     wait_for,
 )
 from tests.bot.inbox_helpers import (
@@ -104,7 +105,7 @@ ACTING = sorted(set(POSTS) - {"/inbox/logout", "/inbox/cases/{id}/claim"} - ADMI
 
 def _seeded(app: FastAPI, assignee: str = "admin") -> dict[str, int]:
     """A claimed case with one referral waiting and one follow-up scheduled."""
-    db = app.state.front_door.db
+    db = own_db(app)
     case = open_case(app, "line:Umatrix", "elderly_care", agencies=True)
     handoff.claim(db, case.id, actor=assignee, at=IN_HOURS)
     (referral,) = handoff.refer(
@@ -122,7 +123,7 @@ def _seeded(app: FastAPI, assignee: str = "admin") -> dict[str, int]:
 
 
 def _audit_count(app: FastAPI, case_id: int) -> int:
-    db = app.state.front_door.db
+    db = own_db(app)
     return int(
         db.execute("SELECT COUNT(*) FROM audit_events WHERE case_id = ?", [case_id]).fetchone()[0]
     )
@@ -179,7 +180,7 @@ def test_staff_get_403_on_admin_routes(client: TestClient, app: FastAPI, path: s
     url = path.format(id=case.id)
     response = client.post(url, data=data) if path in POSTS else client.get(url)
     assert response.status_code == 403
-    assert handoff.get_case(app.state.front_door.db, case.id).assignee is None
+    assert handoff.get_case(own_db(app), case.id).assignee is None
 
 
 @pytest.mark.parametrize("path", ACTING)
@@ -242,14 +243,14 @@ def test_staff_may_read_a_case_someone_else_holds_but_not_claim_it(
     client: TestClient, app: FastAPI
 ) -> None:
     case = open_case(app, "line:Uother", "elderly_care")
-    handoff.claim(app.state.front_door.db, case.id, actor="tanaka")
+    handoff.claim(own_db(app), case.id, actor="tanaka")
     login(client, "sato")
     token = csrf_of(client)
     assert client.get(f"/inbox/cases/{case.id}").status_code == 200  # may read the case
     assert client.get(f"/inbox/cases/{case.id}/print").status_code == 200
     claimed = client.post(f"/inbox/cases/{case.id}/claim", data={"csrf": token})
     assert claimed.status_code == 409 and "tanaka" in claimed.text
-    assert handoff.get_case(app.state.front_door.db, case.id).assignee == "tanaka"
+    assert handoff.get_case(own_db(app), case.id).assignee == "tanaka"
 
 
 # -- login ---------------------------------------------------------------------------------
@@ -372,7 +373,7 @@ def test_the_queue_is_ordered_by_priority_then_waiting_time_and_filters(
         str(older_complex.id),
         str(other.id),
     ]
-    handoff.claim(app.state.front_door.db, other.id, actor="sato")
+    handoff.claim(own_db(app), other.id, actor="sato")
     mine = client.get("/inbox/queue?assignee=sato").text
     assert re.findall(r'data-case="(\d+)"', mine) == [str(other.id)]
     assert re.findall(r'data-case="(\d+)"', client.get("/inbox/queue?status=claimed").text) == [
@@ -424,7 +425,7 @@ def test_the_lifecycle_through_the_case_page_is_audited(client: TestClient, app:
         )
         assert response.status_code == code, (status, response.text[:300])
     client.post(f"{url}/notes", data={"csrf": token, "text": "内部のメモ"})
-    db = app.state.front_door.db
+    db = own_db(app)
     final = handoff.get_case(db, case.id)
     assert final.status == "closed" and final.outcome == "介護サービス利用開始"
     trail = [

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 import handoff
 from bot.app import create_app
 from bot.settings import Settings
-from tests.bot.helpers import IN_HOURS, JST, copy_template
+from tests.bot.helpers import IN_HOURS, JST, copy_template, own_db
 from tests.bot.inbox_helpers import MovableClock, add_staff, csrf_of, login, open_case
 from triage import Triage
 
@@ -46,7 +46,7 @@ def _rows(client: TestClient, query: str = "") -> list[int]:
 def _actions(app: FastAPI, case_id: int, *names: str) -> list[tuple[object, ...]]:
     return [
         (e.actor, e.action, e.from_value, e.to_value)
-        for e in handoff.audit_trail(app.state.front_door.db, case_id)
+        for e in handoff.audit_trail(own_db(app), case_id)
         if e.action in names
     ]
 
@@ -80,7 +80,7 @@ def test_refer_from_suggestions_and_search_then_overdue_after_the_deadline(
     page = response.text
     assert page.count("回答待ち") >= 2 and "6月5日（木）まで" in page
     assert "期限切れ" not in page
-    assert handoff.get_case(app.state.front_door.db, case_id).status == "referred"
+    assert handoff.get_case(own_db(app), case_id).status == "referred"
     assert _rows(client, "?overdue=1") == []
 
     clock.jump(days=3)  # Friday: the Thursday deadline has passed — no sleeping
@@ -94,7 +94,7 @@ def test_refer_from_suggestions_and_search_then_overdue_after_the_deadline(
     page = client.get(url).text
     assert "つなぎ期限切れ 2件" in page and page.count('class="badge overdue">期限切れ') == 2
 
-    refs = {r.service_id: r.id for r in handoff.list_referrals(app.state.front_door.db, case_id)}
+    refs = {r.service_id: r.id for r in handoff.list_referrals(own_db(app), case_id)}
     refused = client.post(
         f"{url}/referrals/{refs[HIKIKOMORI]}",
         data={"csrf": token, "status": "declined", "reason": ""},
@@ -108,7 +108,7 @@ def test_refer_from_suggestions_and_search_then_overdue_after_the_deadline(
         f"{url}/referrals/{refs[HOUKATSU]}", data={"csrf": token, "status": "accepted"}
     )
     assert "理由：定員のため" in accepted.text and "受理" in accepted.text
-    assert handoff.get_case(app.state.front_door.db, case_id).status == "accepted"
+    assert handoff.get_case(own_db(app), case_id).status == "accepted"
     assert _rows(client, "?overdue=1") == []
     trail = _actions(app, case_id, "referral", "status")
     assert ("sato", "referral", None, "高齢者の総合相談（中部圏域）: sent") in trail
@@ -143,7 +143,7 @@ def test_bad_referrals_are_refused_in_japanese_and_change_nothing(
     case_id, token = _claimed(client, app, "elderly_care", agencies=None)
     response = client.post(f"/inbox/cases/{case_id}/referrals", data={"csrf": token, **data})
     assert response.status_code == 422 and message in response.text
-    db = app.state.front_door.db
+    db = own_db(app)
     assert handoff.list_referrals(db, case_id) == []
     assert handoff.get_case(db, case_id).consent.share_with_agencies is None
 
@@ -162,7 +162,7 @@ def test_confirming_consent_on_the_form_refers_with_a_chosen_deadline(
         },
     ).text
     assert "6月13日（金）まで" in page
-    db = app.state.front_door.db
+    db = own_db(app)
     assert handoff.get_case(db, case_id).consent.share_with_agencies is True
     assert [a for _, a, _, _ in _actions(app, case_id, "consent", "referral")] == [
         "consent",
@@ -182,7 +182,7 @@ def test_the_plan_and_the_meeting_flag_on_the_case_page(client: TestClient, app:
         f"{url}/plan", data={"csrf": token, "goals": "a", "next_review": "2025-06-01"}
     )
     assert refused.status_code == 422 and "次回見直し日は今日以降にしてください。" in refused.text
-    assert handoff.get_plan(app.state.front_door.db, case_id) is None
+    assert handoff.get_plan(own_db(app), case_id) is None
     page = client.post(
         f"{url}/plan",
         data={
@@ -226,7 +226,7 @@ def test_team_area_and_labels_are_set_and_filter_the_queue(
         data={"csrf": token, "team": "高齢チーム", "area": "北部", "labels": "x" * 21},
     )
     assert refused.status_code == 422 and "ラベルは20文字以内で書いてください。" in refused.text
-    assert handoff.get_case(app.state.front_door.db, case_id).area == "南部"  # not half-written
+    assert handoff.get_case(own_db(app), case_id).area == "南部"  # not half-written
     assert _actions(app, case_id, "team", "area", "labels") == [
         ("sato", "team", None, "高齢チーム"),
         ("sato", "area", None, "南部"),
@@ -294,7 +294,7 @@ def test_the_admin_dashboard_counts_open_and_overdue_referrals(
     client: TestClient, app: FastAPI, clock: MovableClock
 ) -> None:
     """Three referrals due Thursday, one due next week; one answered: 3 open, then 2 overdue."""
-    db = app.state.front_door.db
+    db = own_db(app)
     thursday = handoff.deadline(IN_HOURS, 2, JST)
     later = handoff.deadline(IN_HOURS, 6, JST)
     made = []

@@ -26,7 +26,7 @@ from tests.bot.hardening import (
     open_case,
     table_counts,
 )
-from tests.bot.helpers import IN_HOURS, RunningClock, copy_template
+from tests.bot.helpers import IN_HOURS, RunningClock, copy_template, own_db
 from tests.stubs.line_api import LineStub
 from tests.stubs.telegram_api import TelegramStub
 from triage import Triage
@@ -86,7 +86,7 @@ def test_the_public_routes_are_exactly_the_residents_and_the_platforms(app: Fast
 
 
 def test_anonymous_visitors_are_sent_to_login_or_refused(app: FastAPI, client: TestClient) -> None:
-    case = open_case(app.state.front_door.db, "line:Uanon", "相談です", "poverty")
+    case = open_case(own_db(app), "line:Uanon", "相談です", "poverty")
     before = table_counts(app.state.front_door.settings.db_path)
     checked = 0
     for method, path, _route in routes(app):
@@ -107,7 +107,7 @@ def test_anonymous_visitors_are_sent_to_login_or_refused(app: FastAPI, client: T
 
 
 def test_staff_get_403_on_every_admin_route(app: FastAPI, client: TestClient) -> None:
-    case = open_case(app.state.front_door.db, "line:Urole", "相談です", "poverty")
+    case = open_case(own_db(app), "line:Urole", "相談です", "poverty")
     csrf = login(client, "sato")
     admin_only = [(m, p) for m, p, r in routes(app) if admin_staff in _needs(r)]
     assert len(admin_only) >= 15
@@ -125,7 +125,7 @@ def test_staff_get_403_on_every_admin_route(app: FastAPI, client: TestClient) ->
 def test_every_post_needs_this_sessions_csrf_token(
     app: FastAPI, client: TestClient, token: str
 ) -> None:
-    db = app.state.front_door.db
+    db = own_db(app)
     case = open_case(db, "line:Ucsrf", "相談です", "poverty")
     value: str | None = None
     if token == "another session's":

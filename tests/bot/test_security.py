@@ -35,7 +35,7 @@ from tests.bot.hardening import (
     open_case,
     table_counts,
 )
-from tests.bot.helpers import IN_HOURS, RunningClock, copy_template
+from tests.bot.helpers import IN_HOURS, RunningClock, copy_template, own_db
 from tests.stubs.line_api import LineStub
 from tests.stubs.telegram_api import TelegramStub
 from triage import Triage
@@ -248,7 +248,7 @@ _INLINE = [
 def test_every_page_has_the_security_headers_and_no_inline_script(
     app: FastAPI, client: TestClient
 ) -> None:
-    db = app.state.front_door.db
+    db = own_db(app)
     case = open_case(db, "line:Uheaders", "母の介護がつらい", "elderly_care")
     pages = ["/chat", "/inbox/login", "/healthz", "/chat/messages", "/nowhere", "/static/inbox.js"]
     for path in pages:
@@ -345,7 +345,7 @@ def test_cookies_are_httponly_samesite_and_secure_over_https(
 def test_a_session_id_planted_before_login_is_not_honoured_after(
     app: FastAPI, client: TestClient
 ) -> None:
-    db = app.state.front_door.db
+    db = own_db(app)
     planted = "attacker-chosen-session-id-0123456789"
     client.cookies.set(STAFF_COOKIE, planted, domain="testserver.local")
     login(client, "sato")
@@ -365,7 +365,7 @@ def test_the_session_id_rotates_at_every_login(app: FastAPI, client: TestClient)
     login(client, "sato")
     assert client.cookies.get(STAFF_COOKIE) != fixed
     now = app.state.front_door.now()
-    assert staff.session_for(app.state.front_door.db, fixed, now=now) is None
+    assert staff.session_for(own_db(app), fixed, now=now) is None
     assert "sato" in client.get("/inbox").text
 
 

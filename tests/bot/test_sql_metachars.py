@@ -24,6 +24,7 @@ from tests.bot.hardening import (
     open_case,
     table_counts,
 )
+from tests.bot.helpers import own_db
 from tests.stubs.line_api import LineStub
 from tests.stubs.telegram_api import TelegramStub
 from triage import Triage
@@ -200,7 +201,7 @@ def _rows(html: str) -> list[str]:
 def test_metacharacters_through_every_search_and_filter(
     app: FastAPI, client: TestClient, query: Callable[..., list[sqlite3.Row]]
 ) -> None:
-    db = app.state.front_door.db
+    db = own_db(app)
     db_path: Path = app.state.front_door.settings.db_path
     for n in range(3):
         open_case(db, f"line:Usql{n}", "母の介護がつらい", "elderly_care")
@@ -260,7 +261,7 @@ def test_metacharacters_are_stored_verbatim(
     app: FastAPI, client: TestClient, query: Callable[..., list[sqlite3.Row]]
 ) -> None:
     """What a resident or staff member writes is data, whatever it looks like."""
-    db = app.state.front_door.db
+    db = own_db(app)
     case = open_case(db, "line:Uverbatim", METACHARS[2], "poverty")
     csrf = login(client, "kanri")
     for value in METACHARS:

@@ -17,6 +17,7 @@ from tests.bot.helpers import (
     RunningClock,
     copy_template,
     launch_chromium,
+    own_db,
     wait_for,
 )
 from triage import Triage
@@ -82,7 +83,7 @@ def test_bad_input_gets_a_precise_error_and_nothing_is_stored(
     client: TestClient, app: FastAPI, form: dict[str, str], status: int, words: str
 ) -> None:
     client.get("/chat")
-    db = app.state.front_door.db
+    db = own_db(app)
     before = db.execute("SELECT COUNT(*) FROM inbound_events").fetchone()[0]
     response = client.post("/chat/messages", data=form, headers=JSON)
     assert response.status_code == status and words in response.text
