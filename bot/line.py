@@ -482,7 +482,6 @@ class LineSender:
         self._api: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._loading: dict[str, asyncio.Task[None]] = {}
-        self.loading_skipped = 0
         # batches already delivered per retry_key, so a retry after a partial
         # failure does not resend what arrived (LINE dedups pushes; not replies)
         self._progress: OrderedDict[str, int] = OrderedDict()
@@ -581,7 +580,6 @@ class LineSender:
         if len(self._loading) >= LOADING_IN_FLIGHT_MAX or (
             pending is not None and not pending.done()
         ):
-            self.loading_skipped += 1
             log.debug("LINE loading animation skipped (%d in flight)", len(self._loading))
             return
         task = asyncio.get_running_loop().create_task(self._show_loading(user_id))
